@@ -1,0 +1,3 @@
+from edge_fer.cli import main
+
+raise SystemExit(main())

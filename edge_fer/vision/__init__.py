@@ -1,0 +1,1 @@
+"""Face detection (MTCNN on ONNX Runtime), alignment and emotion classification."""

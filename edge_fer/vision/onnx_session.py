@@ -1,0 +1,55 @@
+"""Open ONNX models with one error type and session settings tuned for small CPUs."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+BUNDLED = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "emotion_mini_xception.onnx")
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, unreadable or not what the runtime expects. The message names it."""
+
+
+def bundled_model(filename: str) -> Path:
+    """Path of a model shipped inside the package (``edge_fer/models``)."""
+    path = Path(str(resources.files("edge_fer") / "models" / filename))
+    if not path.is_file():
+        raise ModelError(f"{path}: bundled model is missing; reinstall edge-fer (pip install --force-reinstall)")
+    return path
+
+
+def manifest() -> dict[str, dict]:
+    """Provenance of the bundled models: source, licence, export command, sha256, parity."""
+    text = (resources.files("edge_fer") / "models" / "manifest.json").read_text()
+    return json.loads(text)
+
+
+def open_session(path: str | Path, threads: int = 1):
+    """An InferenceSession on the CPU, or :class:`ModelError` naming the file and what to do.
+
+    One intra-op thread by default: the cascade runs many tiny inferences, where thread
+    hand-off costs more than it saves, and the other core stays free for capture and sinks.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found; check the path in the config or --model")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several private exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a usable ONNX model ({first_line}); re-export it or pick another file") from exc
+
+
+def metadata(session) -> dict[str, str]:
+    return dict(session.get_modelmeta().custom_metadata_map)

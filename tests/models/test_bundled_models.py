@@ -1,0 +1,80 @@
+"""The ONNX files shipped in ``edge_fer/models`` are the ones recorded in the manifest."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_fer.vision.onnx_session import BUNDLED, ModelError, bundled_model, manifest, metadata, open_session
+
+MODELS_DIR = Path(bundled_model(BUNDLED[0])).parent
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("filename", BUNDLED)
+def test_shipped_file_matches_recorded_sha256(filename):
+    entry = manifest()[filename]
+    assert sha256(bundled_model(filename)) == entry["sha256"]
+    for key in ("source", "license", "command", "parity"):
+        assert entry[key], f"{filename}: manifest lacks {key}"
+    assert entry["parity"]["samples"] >= 32
+    assert entry["parity"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("filename", BUNDLED)
+def test_models_md_records_each_file_and_hash(filename):
+    text = (MODELS_DIR / "MODELS.md").read_text()
+    assert filename in text
+    assert manifest()[filename]["sha256"] in text
+
+
+def test_manifest_lists_only_shipped_files():
+    assert sorted(manifest()) == sorted(p.name for p in MODELS_DIR.glob("*.onnx"))
+
+
+@pytest.mark.parametrize(
+    ("filename", "shape", "outputs"),
+    [
+        ("mtcnn_pnet.onnx", (1, 37, 53, 3), {"bbox_reg": (1, 14, 22, 4), "prob": (1, 14, 22, 2)}),
+        ("mtcnn_rnet.onnx", (5, 24, 24, 3), {"bbox_reg": (5, 4), "prob": (5, 2)}),
+        ("mtcnn_onet.onnx", (3, 48, 48, 3), {"bbox_reg": (3, 4), "landmarks": (3, 10), "prob": (3, 2)}),
+        ("emotion_mini_xception.onnx", (4, 64, 64, 1), {"scores": (4, 7)}),
+    ],
+)
+def test_model_runs_with_expected_io(filename, shape, outputs):
+    session = open_session(bundled_model(filename))
+    x = np.random.default_rng(0).uniform(-1, 1, size=shape).astype(np.float32)
+    got = session.run(None, {"input": x})
+    names = [o.name for o in session.get_outputs()]
+    assert dict(zip(names, (g.shape for g in got))) == outputs
+    probs = got[names.index("prob" if "prob" in names else "scores")]
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_emotion_metadata_describes_preprocessing():
+    meta = metadata(open_session(bundled_model("emotion_mini_xception.onnx")))
+    assert json.loads(meta["edge_fer.labels"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert json.loads(meta["edge_fer.input_size"]) == [64, 64]
+    assert meta["edge_fer.color"] == "gray"
+    assert json.loads(meta["edge_fer.normalization"]) == {"mean": 127.5, "std": 127.5}
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        open_session(tmp_path / "nope.onnx")
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not an onnx file at all", b"\x08\x07" * 1000], ids=["empty", "text", "garbage"]
+)
+def test_corrupt_model_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match=r"bad\.onnx: not a usable ONNX model"):
+        open_session(path)
