@@ -1,11 +1,21 @@
-"""The ``edge-fer`` command."""
+"""The ``edge-fer`` command: ``run`` (the default), and the subcommands in ``edge_fer.commands``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 
 from edge_fer import __version__
+
+# Order is the order shown in --help. The first is the default when no subcommand is given.
+COMMAND_MODULES: tuple[str, ...] = ()
+DEFAULT_COMMAND = "run"
+
+
+def _load_commands() -> list[ModuleType]:
+    return [importlib.import_module(f"edge_fer.commands.{name}") for name in COMMAND_MODULES]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,11 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time facial emotion recognition: MTCNN faces, ONNX emotions, MQTT events.",
     )
     parser.add_argument("--version", action="version", version=f"edge-fer {__version__}")
+    commands = _load_commands()
+    if commands:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        for module in commands:
+            p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+            module.add_arguments(p)
+            p.set_defaults(func=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    parser.parse_args(sys.argv[1:] if argv is None else argv)
-    parser.print_help()
-    return 0
+    names = {m.rsplit(".", 1)[-1] for m in COMMAND_MODULES}
+    # `edge-fer --preview` means `edge-fer run --preview`: the daemon is the default command.
+    if DEFAULT_COMMAND in names and not (argv and (argv[0] in names or argv[0] in ("-h", "--help", "--version"))):
+        argv.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    return int(func(args) or 0)
