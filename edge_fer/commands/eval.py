@@ -1,0 +1,126 @@
+"""``edge-fer eval DATASET_DIR``: accuracy of the emotion model(s) on a folder of labelled face crops."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+NAME = "eval"
+HELP = "Measure emotion accuracy on a folder dataset DIR/<label>/<image> (each image a face crop)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET_DIR", help="folder with one sub-folder per label (FER2013 layout)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
+    parser.add_argument("--report", metavar="DIR", help="write confusion_matrix.png and report.json into DIR")
+    parser.add_argument("--flip", action="store_true", help="average each prediction with its mirror image")
+    parser.add_argument(
+        "--model",
+        metavar="PATH",
+        action="append",
+        help="ONNX emotion model; repeat to average several (default: the shipped mini-Xception)",
+    )
+    parser.add_argument("--limit", metavar="N", type=_positive, help="evaluate an evenly spaced subset of N images")
+    parser.add_argument("--batch-size", metavar="N", type=_positive, default=64, help="images per batch (64)")
+    parser.add_argument(
+        "--max-pixels", metavar="N", type=_positive, default=40_000_000, help="refuse larger images (40000000)"
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+class Progress:
+    """A redrawn bar on a terminal; elsewhere (logs, CI) a plain line every 10%."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+        self.next_line = 0.1
+
+    def __call__(self, done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        elapsed = time.perf_counter() - self.start
+        if self.tty:
+            bar = "#" * int(fraction * 30)
+            self.stream.write(f"\r[{bar:<30}] {done}/{total} {fraction:4.0%} {elapsed:5.1f}s")
+            if done >= total:
+                self.stream.write("\n")
+        elif fraction >= self.next_line or done >= total:
+            self.stream.write(f"eval: {done}/{total} images ({fraction:.0%}, {elapsed:.1f}s)\n")
+            while self.next_line <= fraction:
+                self.next_line += 0.1
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_fer.imageio import prepare_opencv
+
+    prepare_opencv(args.max_pixels)
+
+    from edge_fer.evaluate import FolderDataset, evaluate, write_report
+    from edge_fer.vision.emotion import EmotionClassifier
+    from edge_fer.vision.onnx_session import ModelError
+
+    def warn(message: str) -> None:
+        print(f"edge-fer eval: {message}", file=sys.stderr, flush=True)
+
+    try:
+        classifier = EmotionClassifier(args.model, flip=args.flip)
+        dataset = FolderDataset.scan(args.dataset, classifier.labels, limit=args.limit)
+    except (ModelError, FileNotFoundError) as exc:
+        warn(str(exc))
+        return 2
+    for folder in dataset.unknown_dirs:
+        warn(f"{folder}: skipping folder, its name is not a label of the model ({', '.join(classifier.labels)})")
+    if not dataset.samples:
+        warn(f"{dataset.root}: no images found in folders named after the labels ({', '.join(classifier.labels)})")
+        return 1
+
+    result = evaluate(
+        dataset, classifier, batch_size=args.batch_size, max_pixels=args.max_pixels, progress=Progress(sys.stderr)
+    )
+    for failure in result.failures:
+        warn(failure)
+    if result.failures:
+        warn(f"{len(result.failures)} of {len(dataset.samples)} images could not be read and were not counted")
+    if result.metrics.n == 0:
+        warn("no image could be read; nothing to measure")
+        return 1
+
+    info = {
+        "model": classifier.name,
+        "model_sha256": classifier.sha256_short,
+        "flip": args.flip,
+        "dataset": str(dataset.root),
+        "seconds": round(result.seconds, 2),
+    }
+    if args.report:
+        try:
+            paths = write_report(result, args.report, info)
+        except OSError as exc:
+            warn(f"{args.report}: cannot write the report ({exc}); check the directory")
+            return 1
+        warn("wrote " + ", ".join(str(p) for p in paths))
+    if args.json:
+        print(json.dumps({**result.metrics.to_json(), **info, "unreadable": len(result.failures)}))
+    else:
+        m = result.metrics
+        print(f"{classifier.name} ({classifier.sha256_short}){' with flip' if args.flip else ''} on {dataset.root}")
+        print()
+        print(m.report())
+        print()
+        per_image = 1000 * result.seconds / max(m.n, 1)
+        timing = f"{result.seconds:.1f} s ({per_image:.2f} ms/image)"
+        print(f"accuracy {m.accuracy:.4f}  macro-F1 {m.macro_f1:.4f}  n={m.n}  {timing}")
+    return 0
