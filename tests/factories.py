@@ -67,3 +67,23 @@ def face(
     probs: Mapping[str, float] | None = None,
 ) -> Face:
     return Face(detection=detection(box, score), emotion=emotion(label, confidence, probs=probs))
+
+
+def face_events(n: int, *, camera: str = "cam0", faces_per_frame: int = 1) -> list:
+    """``n`` real events from the tracker and the policy (every_frame mode: one per face per frame)."""
+    from edge_fer.events import EventPolicy, ModelInfo, PolicyConfig
+    from edge_fer.tracking import Tracker
+
+    policy = EventPolicy(
+        PolicyConfig(mode="every_frame"),
+        device="test-device",
+        camera=camera,
+        run_id="0123456789ab",
+        model=ModelInfo("mini_xception_fer", "6a7c5d9f00b3"),
+    )
+    tracker, events, i = Tracker(), [], 0
+    while len(events) < n:
+        faces = [face((20 + 5 * i + 150 * k, 40 + 120 * k, 80, 96)) for k in range(faces_per_frame)]
+        events += policy.events(tracker.update(faces, i / 15, i), faces, 1_796_017_819.0 + i / 15)
+        i += 1
+    return events[:n]
