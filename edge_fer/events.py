@@ -17,6 +17,7 @@ sighting in seconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
@@ -62,6 +64,15 @@ class ModelInfo:
             raise ValueError("model name must not be empty")
         if not _SHA_RE.match(self.sha256):
             raise ValueError(f"model sha256 must be 8 to 64 lowercase hex characters, got {self.sha256!r}")
+
+    @classmethod
+    def from_file(cls, name: str, path: str | Path, length: int = 12) -> ModelInfo:
+        """Name plus the first ``length`` hex digits of the file's sha256: enough to tell models apart."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return cls(name, digest.hexdigest()[:length])
 
 
 def _round(value: float, ndigits: int) -> float:

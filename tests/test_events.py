@@ -215,3 +215,12 @@ def test_event_scores_cannot_be_changed_after_creation():
 def test_policy_config_is_validated(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         PolicyConfig(**bad)
+
+
+def test_model_info_from_the_bundled_model_file_is_its_short_sha256():
+    from edge_fer.vision.onnx_session import bundled_model, manifest
+
+    info = ModelInfo.from_file("mini_xception_fer", bundled_model("emotion_mini_xception.onnx"))
+    assert info.sha256 == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
+    with pytest.raises(ValueError, match="sha256"):
+        ModelInfo("m", "not-hex")
