@@ -1,0 +1,100 @@
+import importlib.util
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+from edge_fer.capture.demo import DemoSource
+from edge_fer.capture.source import SourceError
+
+
+def test_frames_are_a_pure_function_of_the_index():
+    a, b = DemoSource(), DemoSource()
+    for index in (0, 7, 123):
+        assert np.array_equal(a.render(index), b.render(index))
+    assert a.render(0).shape == (480, 640, 3) and a.render(0).dtype == np.uint8
+
+
+def test_the_face_moves_and_keeps_a_detectable_size():
+    demo = DemoSource()
+    boxes = [demo.face_boxes(i)[0] for i in range(0, 30 * 20, 5)]  # 20 seconds
+    heights = [h for _, _, _, h in boxes]
+    assert min(heights) >= 85 and max(heights) <= 175
+    assert max(heights) - min(heights) > 50  # it breathes
+    xs = [x + w / 2 for x, _, w, _ in boxes]
+    ys = [y + h / 2 for _, y, _, h in boxes]
+    assert max(xs) - min(xs) > 150 and max(ys) - min(ys) > 60  # it travels
+    for x, y, w, h in boxes:
+        assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480
+    steps = [abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in itertools.pairwise(boxes)]
+    assert max(steps) < 60  # smooth: under 12 px a frame
+    frame_a, frame_b = demo.render(0), demo.render(15)
+    assert np.abs(frame_a.astype(int) - frame_b.astype(int)).mean() > 5
+
+
+def test_several_faces_get_their_own_cells():
+    demo = DemoSource(width=1280, height=720, faces=4)
+    for index in (0, 100, 200):
+        boxes = demo.face_boxes(index)
+        assert len(boxes) == 4
+        for x, y, w, h in boxes:
+            assert x >= 0 and y >= 0 and x + w <= 1280 and y + h <= 720 and 60 <= h <= 175
+        for i, a in enumerate(boxes):  # no two faces overlap
+            for b in boxes[i + 1 :]:
+                assert a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+
+
+def test_reads_like_a_live_camera_at_its_fps():
+    demo = DemoSource(width=320, height=240, fps=50)
+    assert demo.is_live and demo.paced and demo.fps == 50
+    demo.open()
+    t0 = time.monotonic()
+    images = [demo.read() for _ in range(26)]
+    elapsed = time.monotonic() - t0
+    assert 0.5 * 0.7 <= elapsed <= 0.5 * 1.3 + 0.1
+    assert images[0].shape == (240, 320, 3)
+    assert np.array_equal(images[25], demo.render(25))
+
+
+def test_unpaced_demo_is_fast_and_interruptible():
+    demo = DemoSource(width=320, height=240, fps=1, realtime=False)
+    demo.open()
+    t0 = time.monotonic()
+    for _ in range(10):
+        demo.read()
+    assert time.monotonic() - t0 < 1.0
+    slow = DemoSource(width=320, height=240, fps=0.5)
+    slow.open()
+    slow.read()
+    slow.interrupt()
+    t0 = time.monotonic()
+    slow.read()  # would wait two seconds
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_read_before_open_and_bad_settings():
+    with pytest.raises(SourceError, match="read before open"):
+        DemoSource().read()
+    for kwargs in ({"width": 10}, {"fps": 0}, {"faces": 0}, {"faces": 65}):
+        with pytest.raises(ValueError):
+            DemoSource(**kwargs)
+    assert DemoSource(faces=3).describe() == "demo 640x480 @ 30 fps, 3 faces"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("edge_fer.vision.mtcnn") is None, reason="edge_fer.vision.mtcnn is not in this checkout"
+)
+@pytest.mark.parametrize("size, faces", [((640, 480), 1), ((1280, 720), 4)])
+def test_mtcnn_finds_every_demo_face_where_the_demo_put_it(size, faces):
+    from edge_fer.vision.mtcnn import MtcnnDetector
+    from edge_fer.vision.types import Box
+
+    detector = MtcnnDetector()
+    demo = DemoSource(width=size[0], height=size[1], faces=faces)
+    for index in (0, 45, 110):
+        found = detector.detect(demo.render(index))
+        expected = [Box(*b) for b in demo.face_boxes(index)]
+        assert len(found) == faces, (index, found)
+        for box in expected:
+            assert max(d.box.iou(box) for d in found) > 0.6

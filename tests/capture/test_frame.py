@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from edge_fer.capture.frame import BadFrame, Frame, as_bgr
+from tests.clips import astronaut
+
+
+def test_frame_holds_a_real_image():
+    image = astronaut()
+    frame = Frame("cam0", 0, 1.5, 1.7e9, image)
+    assert (frame.width, frame.height) == (512, 512)
+    with pytest.raises(AttributeError):
+        frame.index = 3  # frozen
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"camera": ""}, "camera"),
+        ({"index": -1}, "index"),
+        ({"t_mono": float("nan")}, "finite"),
+        ({"image": np.zeros((4, 4), np.uint8)}, "HxWx3"),
+        ({"image": np.zeros((4, 4, 3), np.float32)}, "HxWx3"),
+        ({"image": np.zeros((0, 4, 3), np.uint8)}, "HxWx3"),
+    ],
+)
+def test_frame_rejects_bad_fields(kwargs, match):
+    fields = {"camera": "cam0", "index": 0, "t_mono": 1.0, "t_wall": 2.0, "image": np.zeros((4, 4, 3), np.uint8)}
+    with pytest.raises(ValueError, match=match):
+        Frame(**{**fields, **kwargs})
+
+
+def test_as_bgr_converts_harmless_variants():
+    bgr = astronaut()
+    gray = bgr[:, :, 1].copy()
+    out = as_bgr(gray)
+    assert out.shape == (512, 512, 3) and (out[:, :, 0] == gray).all() and (out[:, :, 2] == gray).all()
+    assert as_bgr(gray[:, :, None]).shape == (512, 512, 3)
+    bgra = np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)])
+    assert np.array_equal(as_bgr(bgra), bgr)
+    strided = bgr[::2, ::2]
+    out = as_bgr(strided)
+    assert out.flags.c_contiguous and np.array_equal(out, strided)
+    assert as_bgr(bgr) is bgr  # already fine: no copy
+
+
+@pytest.mark.parametrize(
+    "image, match",
+    [
+        (None, "numpy array"),
+        (np.zeros((8, 8, 3), np.float32), "uint8"),
+        (np.zeros((0, 0, 3), np.uint8), "empty"),
+        (np.zeros((8, 8, 2), np.uint8), "HxWx3"),
+        (np.zeros((2, 8, 8, 3), np.uint8), "HxWx3"),
+    ],
+)
+def test_as_bgr_refuses_broken_images(image, match):
+    with pytest.raises(BadFrame, match=match):
+        as_bgr(image)

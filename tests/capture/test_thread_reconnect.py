@@ -1,0 +1,174 @@
+import logging
+import threading
+import time
+
+import pytest
+
+from edge_fer.capture import CaptureThread, FileSource, Gone, ReconnectPolicy, ScriptedSource, Stall, UrlSource
+from tests.capture.threads import Consumer, StateLog
+from tests.clips import clip_frame, frame_number
+
+FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, jitter=0.0)
+
+
+@pytest.fixture
+def stop():
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def frames(start: int, count: int) -> list:
+    return [clip_frame(i) for i in range(start, start + count)]
+
+
+def test_reconnects_after_the_camera_disappears_and_comes_back(stop):
+    states = StateLog()
+    source = ScriptedSource([*frames(0, 5), Gone(opens=2), *frames(5, 5), Stall(60)], fps=100)
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, on_state=states, stall_timeout=None)
+    consumer = Consumer(capture)
+    capture.start()
+    consumer.start()
+    assert states.wait_for("connecting", "connected", "reconnecting", "connected")
+    deadline = time.monotonic() + 5
+    while len(consumer.frames) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert states.states == ["connecting", "connected", "reconnecting", "connected"]
+    reconnecting = states.events[2][2]
+    assert "device disappeared" in reconnecting and "retrying in" in reconnecting
+    s = capture.stats()
+    assert (s.reconnects, s.errors, source.opens) == (1, 3, 4)  # one failed read, two failed opens
+    assert [frame_number(f.image) for f in consumer.frames] == list(range(10))
+    assert [f.index for f in consumer.frames] == list(range(10))  # indices continue across reconnects
+    stop.set()
+    capture.join(2)
+    assert capture.state == "stopped"
+
+
+def test_gives_up_after_max_attempts(stop):
+    states = StateLog()
+    source = ScriptedSource([], open_failures=100)
+    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.05, max_attempts=3)
+    capture = CaptureThread("cam0", source, stop, reconnect=policy, on_state=states)
+    capture.start()
+    capture.join(3)
+    assert not capture.is_alive()
+    assert states.states == ["connecting", "reconnecting", "failed"]
+    assert capture.state == "failed" and "gave up after 3 attempts" in capture.detail
+    assert source.opens == 3 and capture.stats().errors == 3 and capture.queue.exhausted
+
+
+def test_a_missing_file_fails_at_once_without_retrying(tmp_path, stop):
+    states = StateLog()
+    capture = CaptureThread("file", FileSource(tmp_path / "gone.mp4"), stop, on_state=states)
+    t0 = time.monotonic()
+    capture.start()
+    capture.join(3)
+    assert time.monotonic() - t0 < 1
+    assert states.states == ["connecting", "failed"]
+    assert "gone.mp4: not found" in capture.detail
+
+
+def test_a_read_error_in_a_file_is_final(stop):
+    source = ScriptedSource([clip_frame(0), Gone()], live=False)
+    capture = CaptureThread("file", source, stop, reconnect=FAST)
+    consumer = Consumer(capture)
+    capture.start()
+    consumer.start()
+    capture.join(3)
+    assert capture.state == "failed" and "device disappeared" in capture.detail
+    assert source.opens == 1 and len(consumer.frames) in (0, 1)
+
+
+def test_stop_is_prompt_during_backoff(stop):
+    policy = ReconnectPolicy(initial_delay=20, max_delay=30)
+    states = StateLog()
+    capture = CaptureThread("cam0", ScriptedSource([], open_failures=5), stop, reconnect=policy, on_state=states)
+    capture.start()
+    assert states.wait_for("reconnecting")
+    t0 = time.monotonic()
+    stop.set()
+    capture.join(2)
+    assert time.monotonic() - t0 < 1.0 and capture.state == "stopped"
+
+
+def test_watchdog_reconnects_a_stalled_live_source(stop):
+    states = StateLog()
+    source = ScriptedSource([*frames(0, 3), Stall(60), *frames(3, 3), Stall(60)], fps=100)
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=0.3, on_state=states)
+    consumer = Consumer(capture)
+    t0 = time.monotonic()
+    capture.start()
+    consumer.start()
+    assert states.wait_for("connected", "reconnecting", "connected", timeout=5)
+    assert time.monotonic() - t0 < 3  # 0.3 s of silence, not the 60 s stall
+    detail = states.events[states.states.index("reconnecting")][2]
+    assert "no frame for 0.3 s (stalled)" in detail
+    deadline = time.monotonic() + 3
+    while len(consumer.frames) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [frame_number(f.image) for f in consumer.frames] == list(range(6))
+    stop.set()
+    capture.join(2)
+
+
+def test_watchdog_also_catches_a_source_sending_only_garbage(stop):
+    def garbage():
+        while True:
+            yield b"\x00" * 16
+
+    states = StateLog()
+    source = ScriptedSource(garbage(), fps=200)
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=0.3, on_state=states)
+    capture.start()
+    assert states.wait_for("connected", "reconnecting", timeout=5)
+    assert "no usable frame for 0.3 s" in states.events[states.states.index("reconnecting")][2]
+    assert capture.stats().captured == 0 and capture.stats().errors > 10
+
+
+def test_url_stream_reconnects_when_the_server_closes_it(mjpeg_server, stop):
+    mjpeg_server.frames = 8
+    states = StateLog()
+    source = UrlSource(mjpeg_server.url, open_timeout=5, read_timeout=5)
+    capture = CaptureThread("ipcam", source, stop, reconnect=FAST, on_state=states)
+    consumer = Consumer(capture)
+    capture.start()
+    consumer.start()
+    assert states.wait_for("connected", "reconnecting", "connected", timeout=10)
+    deadline = time.monotonic() + 5
+    while not any(frame_number(f.image) >= 100 for f in consumer.frames) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    numbers = [frame_number(f.image) for f in consumer.frames]
+    assert numbers[0] == 0 and 100 in numbers  # frames from the first and the second connection
+    assert "stream ended" in states.events[states.states.index("reconnecting")][2]
+    stop.set()
+    capture.join(3)
+    assert mjpeg_server.connections >= 2 and capture.stats().balanced
+
+
+def test_a_broken_state_callback_does_not_stop_the_camera(stop):
+    def callback(camera, state, detail):
+        raise RuntimeError("mqtt down")
+
+    capture = CaptureThread("cam0", ScriptedSource(frames(0, 3), live=False), stop, on_state=callback)
+    consumer = Consumer(capture)
+    capture.start()
+    consumer.start()
+    capture.join(3)
+    assert capture.state == "ended" and len(consumer.frames) == 3
+
+
+def test_a_camera_failing_all_the_time_logs_only_a_few_lines(stop, caplog):
+    policy = ReconnectPolicy(initial_delay=0.005, max_delay=0.005, jitter=0.0)
+    source = ScriptedSource([], open_failures=10_000)
+    capture = CaptureThread("cam0", source, stop, reconnect=policy, log_interval=60)
+    with caplog.at_level(logging.INFO, logger="edge_fer.capture"):
+        capture.start()
+        time.sleep(0.6)
+        stop.set()
+        capture.join(2)
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge_fer.capture"]
+    assert source.opens > 30
+    assert len(lines) <= 5, lines
+    assert any("device not found" in line for line in lines)
+    assert any(f"repeated {source.opens - 1} more times" in line for line in lines)  # summarised on exit
