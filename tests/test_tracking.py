@@ -4,6 +4,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_fer.tracking import Tracker, TrackerConfig
 from edge_fer.vision.types import Box
@@ -204,3 +206,37 @@ def test_box_in_state_is_the_last_detection():
 def test_bad_config_is_refused_naming_the_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         TrackerConfig(**bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 400), st.integers(0, 300), st.integers(10, 120), st.sampled_from(["happy", "sad"])
+            ),
+            max_size=4,
+        ),
+        max_size=40,
+    ),
+    st.floats(0.02, 0.6),
+)
+def test_track_bookkeeping_holds_for_any_sequence(frames, step):
+    """Whatever the detector does: ids are unique, every started track ends exactly once, and the lists
+    agree with each other."""
+    tracker = Tracker(TrackerConfig(min_hits=2, max_age=0.5))
+    started, ended = [], []
+    for i, detections in enumerate(frames):
+        faces = [factories.face((x, y, s, s), label, 0.9) for x, y, s, label in detections]
+        update = tracker.update(faces, i * step, i)
+        present = {s.track_id for s in update.present}
+        assert len(update.face_track_ids) == len(faces)
+        assert {t for t in update.face_track_ids if t is not None} == present
+        assert len(present) == len(update.present)  # a track takes at most one face
+        assert {s.track_id for s in (*update.started, *update.changed)} <= present
+        assert not present & {s.track_id for s in update.ended}
+        started += [s.track_id for s in update.started]
+        ended += [s.track_id for s in update.ended]
+    ended += [s.track_id for s in tracker.flush(len(frames) * step).ended]
+    assert started == list(range(1, len(started) + 1))
+    assert sorted(ended) == started
