@@ -1,0 +1,187 @@
+"""MTCNN face detection on ONNX Runtime: the P-Net/R-Net/O-Net cascade in NumPy and OpenCV.
+
+The three networks are the shipped exports of the ``mtcnn`` 1.0.0 package; everything between them
+(pyramid, proposal decoding, suppression, squaring, crops, regression, landmarks) reproduces that
+package's arithmetic so that our faces match its faces. Speed comes from batching R-Net and O-Net over
+all candidates, vectorised box maths, cached pyramid plans, and skipping pyramid levels too small for
+P-Net to say anything about.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_fer.vision import mtcnn_ops as ops
+from edge_fer.vision.types import Box, Detection
+
+log = logging.getLogger("edge_fer.detector")
+
+PNET_MODEL = "mtcnn_pnet.onnx"
+RNET_MODEL = "mtcnn_rnet.onnx"
+ONET_MODEL = "mtcnn_onet.onnx"
+RNET_SIZE = 24
+ONET_SIZE = 48
+PNET_OUTPUTS = ["bbox_reg", "prob"]  # R-Net has the same two outputs
+ONET_OUTPUTS = ["bbox_reg", "landmarks", "prob"]
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Cascade settings; the defaults are the reference's apart from O-Net's threshold (0.7, not 0.8).
+
+    ``nms_thresholds`` are: P-Net within one pyramid level, P-Net across levels, R-Net, O-Net.
+    """
+
+    min_face_size: float = 20.0
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    scale_factor: float = 0.709
+    nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7)
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.min_face_size) and 1.0 <= self.min_face_size <= 10000.0):
+            raise ValueError(f"min_face_size must be between 1 and 10000 pixels, got {self.min_face_size}")
+        if len(self.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be three values in [0, 1] (P-Net, R-Net, O-Net), got {self.thresholds}")
+        if not 0.1 <= self.scale_factor <= 0.95:
+            raise ValueError(f"scale_factor must be between 0.1 and 0.95, got {self.scale_factor}")
+        if len(self.nms_thresholds) != 4 or not all(0.0 <= t <= 1.0 for t in self.nms_thresholds):
+            raise ValueError(f"nms_thresholds must be four values in [0, 1], got {self.nms_thresholds}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
+            raise ValueError(f"threads must be an integer between 1 and 64, got {self.threads!r}")
+
+
+def as_bgr_image(image: np.ndarray) -> np.ndarray:
+    """The image as HxWx3 uint8, or ValueError saying what is wrong with it.
+
+    Grayscale (HxW or HxWx1) is accepted and expanded, since cameras and files deliver it.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array (HxWx3 uint8 BGR), got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (0-255) BGR, got dtype {image.dtype}; convert it first")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        if image.size == 0:
+            raise ValueError(f"image is empty (shape {image.shape})")
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be HxWx3 BGR (or HxW grayscale), got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"image is empty (shape {image.shape})")
+    return image
+
+
+class MtcnnDetector:
+    """Finds faces with five landmarks in BGR frames. Not thread-safe: one detector per worker."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        from edge_fer.vision.onnx_session import bundled_model, open_session
+
+        self.config = config or DetectorConfig()
+        self._pnet = open_session(bundled_model(PNET_MODEL), threads=self.config.threads)
+        self._rnet = open_session(bundled_model(RNET_MODEL), threads=self.config.threads)
+        self._onet = open_session(bundled_model(ONET_MODEL), threads=self.config.threads)
+        self._plans: dict[tuple[int, int], tuple[tuple[float, int, int], ...]] = {}
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        """Faces in the frame, highest score first; boxes are clipped to the frame, landmarks are not."""
+        rows = self.detect_array(image_bgr)
+        return [Detection(Box.from_xyxy(*row[0:4]), min(float(row[4]), 1.0), row[5:15].reshape(5, 2)) for row in rows]
+
+    def detect_array(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Raw result, (N, 15) float64 rows: x1, y1, x2, y2, score, then five (x, y) landmarks.
+
+        For callers that post-process in bulk (benchmarks, tests); :meth:`detect` wraps it. A box that
+        clipping leaves with no area (wholly off the frame) is dropped; the reference would report it.
+        """
+        import cv2
+
+        bgr = as_bgr_image(image_bgr)
+        height, width = bgr.shape[:2]
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        image -= np.float32(127.5)
+        image *= np.float32(1.0 / 128.0)
+        cfg = self.config
+        boxes = self._stage_pnet(image)
+        if boxes.shape[0]:
+            boxes = self._stage_rnet(image, boxes)
+        if boxes.shape[0]:
+            boxes = self._stage_onet(image, boxes)
+        if boxes.shape[0] == 0:
+            return np.empty((0, 15), dtype=np.float64)
+        boxes[:, 0:4] = ops.clip_to_image(boxes[:, 0:4], width, height)
+        boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+        order = np.argsort(-boxes[:, 4], kind="stable")
+        log.debug("%dx%d frame: %d faces (min face %s)", width, height, len(order), cfg.min_face_size)
+        return boxes[order]
+
+    def pyramid(self, height: int, width: int) -> tuple[tuple[float, int, int], ...]:
+        """(scale, level height, level width) for each pyramid level P-Net can use, cached per frame size.
+
+        Levels whose P-Net map would be empty are dropped: they cannot hold a face (the reference
+        runs them and, when one is too small for its network, loses the whole frame's result).
+        """
+        key = (height, width)
+        plan = self._plans.get(key)
+        if plan is None:
+            cfg = self.config
+            levels = []
+            for scale in ops.pyramid_scales(width, height, cfg.min_face_size, cfg.scale_factor):
+                h, w = ops.scaled_shape(height, width, float(scale))
+                if ops.pnet_output_size(h) > 0 and ops.pnet_output_size(w) > 0:
+                    levels.append((float(scale), h, w))
+            plan = tuple(levels)
+            if len(self._plans) > 16:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _levels(self, image: np.ndarray):
+        import cv2
+
+        for scale, h, w in self.pyramid(*image.shape[:2]):
+            yield scale, cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+    def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        per_level = []
+        for scale, level in self._levels(image):
+            bbox_reg, prob = self._pnet.run(PNET_OUTPUTS, {"input": level[None]})
+            found = ops.pnet_proposals(bbox_reg[0], prob[0, :, :, 1], scale, cfg.thresholds[0])
+            if found.shape[0]:
+                per_level.append(found[ops.nms_keep(found, cfg.nms_thresholds[0])])
+        if not per_level:
+            return np.empty((0, 5), dtype=np.float64)
+        boxes = ops.nms(np.concatenate(per_level, axis=0), cfg.nms_thresholds[1])
+        return ops.to_square(boxes)
+
+    def _stage_rnet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        crops = ops.crop_and_resize(image, boxes, RNET_SIZE)
+        offsets, prob = self._rnet.run(PNET_OUTPUTS, {"input": crops})
+        boxes = boxes.copy()
+        boxes[:, 4] = prob[:, 1]
+        boxes = ops.apply_regression(boxes, offsets)
+        boxes = boxes[boxes[:, 4] > cfg.thresholds[1]]
+        if boxes.shape[0] == 0:
+            return boxes
+        return ops.to_square(ops.nms(boxes, cfg.nms_thresholds[2]))
+
+    def _stage_onet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        crops = ops.crop_and_resize(image, boxes, ONET_SIZE)
+        offsets, raw_landmarks, prob = self._onet.run(ONET_OUTPUTS, {"input": crops})
+        landmarks = ops.onet_landmarks(raw_landmarks, boxes).reshape(-1, 10)
+        boxes = boxes.copy()
+        boxes[:, 4] = prob[:, 1]
+        boxes = np.concatenate([ops.apply_regression(boxes, offsets), landmarks], axis=1)
+        boxes = boxes[boxes[:, 4] > cfg.thresholds[2]]
+        if boxes.shape[0] == 0:
+            return boxes
+        return ops.nms(boxes, cfg.nms_thresholds[3], method="min")
