@@ -10,7 +10,7 @@ from types import ModuleType
 from edge_fer import __version__
 
 # Order is the order shown in --help. The first is the default when no subcommand is given.
-COMMAND_MODULES: tuple[str, ...] = ("eval",)
+COMMAND_MODULES: tuple[str, ...] = ("eval", "check_config")
 DEFAULT_COMMAND = "run"
 
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    names = {m.rsplit(".", 1)[-1] for m in COMMAND_MODULES}
+    names = {module.NAME for module in _load_commands()}  # subcommand names, e.g. check-config
     # `edge-fer --preview` means `edge-fer run --preview`: the daemon is the default command.
     if DEFAULT_COMMAND in names and not (argv and (argv[0] in names or argv[0] in ("-h", "--help", "--version"))):
         argv.insert(0, DEFAULT_COMMAND)

@@ -1,0 +1,14 @@
+"""Process exit codes of ``edge-fer``, shared by the commands and the systemd unit.
+
+The unit's ``RestartPreventExitStatus=`` lists the codes that a restart cannot fix (a bad config,
+a model that does not load), so systemd stops and shows the error instead of looping.
+"""
+
+OK = 0  # clean stop (SIGTERM, end of a file source, --max-frames reached)
+FAILURE = 1  # runtime error: a bug or an unexpected failure; systemd restarts the service
+USAGE = 2  # bad command line (argparse)
+UNAVAILABLE = 69  # EX_UNAVAILABLE: a model file exists but cannot be loaded (corrupt, wrong kind)
+CONFIG = 78  # EX_CONFIG: the config file is missing or invalid; every problem is printed
+FORCED = 128  # plus the signal number: a second SIGINT/SIGTERM forced an immediate exit (130, 143)
+
+NO_RESTART = (CONFIG, UNAVAILABLE)
