@@ -9,6 +9,17 @@ Public API (importing this package does not import OpenCV; sources import it whe
   which picks one from a config string;
 - :class:`FrameQueue`, the bounded queue and per-camera ledger; :class:`CaptureThread`, its
   :class:`CaptureStats` and the state names in :data:`STATES`; :class:`ReconnectPolicy`.
+
+From a ``cameras:`` entry of the config (``cam``)::
+
+    source = open_source(cam.source, width=cam.width, height=cam.height, fps=cam.fps,
+                         fourcc=cam.fourcc, realtime=cam.realtime, loop=cam.loop)
+    thread = CaptureThread(cam.name, source, stop, queue_size=cam.queue_size,
+                           detect_every=cam.detect_every, max_fps=cam.max_fps,
+                           stall_timeout=cam.stall_timeout, on_state=publish_state,
+                           reconnect=ReconnectPolicy(initial_delay=cam.reconnect.initial_delay,
+                                                     max_delay=cam.reconnect.max_delay,
+                                                     max_attempts=cam.reconnect.max_attempts))
 """
 
 from edge_fer.capture.backoff import ReconnectPolicy

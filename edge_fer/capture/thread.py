@@ -56,6 +56,8 @@ class _Outcome:
 
 
 class CaptureThread(threading.Thread):
+    """Feeds one camera's :class:`FrameQueue` (``.queue``) until stopped, failed or ended."""
+
     def __init__(
         self,
         camera: str,
@@ -157,11 +159,12 @@ class CaptureThread(threading.Thread):
                 self.source.clear_interrupt()
             try:
                 self.source.open()
-            except SourceError as exc:
-                self._count_error("open", exc)
-                if exc.permanent:
-                    return FAILED, str(exc)
-                verdict = self._back_off(str(exc))
+            except Exception as exc:  # a backend's own exception (cv2.error) is a failed open too
+                err = exc if isinstance(exc, SourceError) else self._unexpected(exc, "open")
+                self._count_error("open", err)
+                if err.permanent:
+                    return FAILED, str(err)
+                verdict = self._back_off(str(err))
                 if verdict is not None:
                     return verdict
                 continue
@@ -214,7 +217,7 @@ class CaptureThread(threading.Thread):
             except Exception as exc:  # a backend raising something unexpected counts as a failed read
                 if self.stop_event.is_set():
                     break
-                err = SourceError(f"{source.describe()}: unexpected {type(exc).__name__}: {exc}")
+                err = self._unexpected(exc, "read")
                 self._count_error("read", err)
                 return (_Outcome.LOST if live else _Outcome.FATAL), str(err)
             now = time.monotonic()
@@ -289,6 +292,11 @@ class CaptureThread(threading.Thread):
                 self._on_state(self.camera, state, detail)
             except Exception as exc:  # a broken publisher must not stop the camera
                 self._rl.log("callback", logging.ERROR, f"{self.camera}: on_state callback raised {exc!r}")
+
+    def _unexpected(self, exc: Exception, action: str) -> SourceError:
+        log.debug("%s: unexpected exception on %s", self.camera, action, exc_info=True)
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return SourceError(f"{self.source.describe()}: {action} raised {type(exc).__name__}: {first_line}")
 
     def _count_error(self, kind: str, exc: SourceError) -> None:
         with self.queue.lock:

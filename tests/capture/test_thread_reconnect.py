@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from edge_fer.capture import CaptureThread, FileSource, Gone, ReconnectPolicy, ScriptedSource, Stall, UrlSource
+from edge_fer.capture import CaptureThread, End, FileSource, Gone, ReconnectPolicy, ScriptedSource, Stall, UrlSource
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number
 
@@ -172,3 +172,72 @@ def test_a_camera_failing_all_the_time_logs_only_a_few_lines(stop, caplog):
     assert len(lines) <= 5, lines
     assert any("device not found" in line for line in lines)
     assert any(f"repeated {source.opens - 1} more times" in line for line in lines)  # summarised on exit
+
+
+class Flaky(ScriptedSource):
+    """Raises what OpenCV raises (cv2.error is not a SourceError) on some opens and reads."""
+
+    def __init__(self, script, bad_opens):
+        super().__init__(script)
+        self.bad_opens = bad_opens
+
+    def open(self):
+        if self.bad_opens:
+            self.bad_opens -= 1
+            raise OSError("VIDIOC_STREAMON: No space left on device\nsecond line")
+        super().open()
+
+
+def test_unexpected_exceptions_from_a_backend_are_failures_not_crashes(stop):
+    states = StateLog()
+    source = Flaky([clip_frame(0), ZeroDivisionError, clip_frame(1), Stall(60)], bad_opens=1)
+    source_read = source.read
+
+    def read():
+        item = source_read()
+        if item is ZeroDivisionError:
+            raise ZeroDivisionError("backend bug")
+        return item
+
+    source.read = read
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, on_state=states, stall_timeout=None)
+    consumer = Consumer(capture)
+    capture.start()
+    consumer.start()
+    assert states.wait_for("reconnecting", "connected", "reconnecting", "connected")
+    details = [d for _, s, d in states.events if s == "reconnecting"]
+    assert "open raised OSError: VIDIOC_STREAMON: No space left on device;" in details[0]
+    assert "read raised ZeroDivisionError: backend bug" in details[1]
+    assert capture.stats().errors == 2 and capture.is_alive()
+
+
+def test_a_live_stream_that_ends_is_reopened(stop):
+    states = StateLog()
+    source = ScriptedSource([clip_frame(0), End(), clip_frame(1), Stall(60)])
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, on_state=states, stall_timeout=None)
+    Consumer(capture).start()
+    capture.start()
+    assert states.wait_for("connected", "reconnecting", "connected")
+    assert "stream ended" in states.events[states.states.index("reconnecting")][2]
+    assert capture.stats().errors == 0  # an orderly end is not an error
+
+
+def test_stable_connections_reset_the_attempt_count_and_short_ones_do_not(stop):
+    # Every connection delivers one frame and is lost; max_attempts=2.
+    def script(pause):
+        while True:
+            yield clip_frame(0)
+            yield Stall(pause)
+            yield Gone(opens=0, message="lost")
+
+    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.02, jitter=0.0, max_attempts=2, stable_after=0.15)
+    short = CaptureThread("short", ScriptedSource(script(0.0)), stop, reconnect=policy, stall_timeout=None)
+    stable = CaptureThread("stable", ScriptedSource(script(0.25)), stop, reconnect=policy, stall_timeout=None)
+    for capture in (short, stable):
+        Consumer(capture).start()
+        capture.start()
+    short.join(3)
+    assert short.state == "failed" and "lost; gave up after 2 attempts" in short.detail
+    time.sleep(1.2)
+    assert stable.is_alive() and stable.state in ("connected", "reconnecting")
+    assert stable.stats().reconnects >= 3
