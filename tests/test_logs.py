@@ -1,0 +1,184 @@
+"""Log lines: journal vs terminal format, rate limiting of repeats, secrets masked."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from edge_fer.logs import LineFormatter, RateLimitHandler, get_logger, journal_stream, setup_logging
+from edge_fer.redact import Redactor
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """setup_logging changes process-wide state; put it back for the other tests."""
+    root, ours = logging.getLogger(), logging.getLogger("edge_fer")
+    saved = (root.level, ours.level, list(root.handlers))
+    yield
+    for handler in [h for h in root.handlers if h not in saved[2]]:
+        root.removeHandler(handler)
+    root.setLevel(saved[0])
+    ours.setLevel(saved[1])
+    logging.captureWarnings(False)
+
+
+@pytest.fixture
+def limited():
+    clock = Clock()
+    sink = Collect()
+    handler = RateLimitHandler(sink, window=60.0, clock=clock)
+    log = logging.getLogger("edge_fer.test_ratelimit")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+    yield log, clock, sink, handler
+    log.removeHandler(handler)
+    log.propagate = True
+
+
+def test_a_camera_failing_every_second_logs_one_line_per_window(limited):
+    log, clock, sink, handler = limited
+    for _ in range(3600):  # one hour, one failure per second
+        log.error("camera %s: cannot open %s", "door", "/dev/video0")
+        clock.now += 1
+    handler.close()
+    assert sink.lines[0] == "camera door: cannot open /dev/video0"
+    assert sink.lines[1] == "camera door: cannot open /dev/video0 (repeated 59 times in the last 60 s)"
+    assert sink.lines[2:-1] == ["camera door: cannot open /dev/video0 (repeated 60 times in the last 60 s)"] * 58
+    assert len(sink.lines) == 61  # 3600 failures -> 61 lines, the last written at close
+
+
+def test_summary_of_a_burst_is_written_when_the_window_has_passed(limited):
+    log, clock, sink, _ = limited
+    for _ in range(5):
+        log.warning("MQTT publish failed: %s", "timeout")
+        clock.now += 0.2
+    log.info("stats: 14.9 fps")  # INFO is never limited
+    clock.now += 61
+    log.info("stats: 15.0 fps")  # any record lets expired summaries out
+    assert sink.lines == [
+        "MQTT publish failed: timeout",
+        "stats: 14.9 fps",
+        "MQTT publish failed: timeout (repeated 4 times in the last 62 s)",
+        "stats: 15.0 fps",
+    ]
+    clock.now += 61
+    log.warning("MQTT publish failed: %s", "timeout")  # a new window: first one shows again
+    assert sink.lines[-1] == "MQTT publish failed: timeout"
+
+
+def test_kinds_are_kept_apart_by_template_level_logger_and_rate_key(limited):
+    log, _, sink, _ = limited
+    for _ in range(3):
+        log.warning("a %s", 1)
+        log.error("a %s", 1)
+        log.warning("b")
+        log.warning("cam %s lost", "x", extra={"rate_key": "x"})
+        log.warning("cam %s lost", "y", extra={"rate_key": "y"})
+        log.warning("always", extra={"rate_limit": False})
+    assert sink.lines == ["a 1", "a 1", "b", "cam x lost", "cam y lost", "always", "always", "always"]
+
+
+def test_window_zero_turns_limiting_off(limited):
+    log, _, sink, handler = limited
+    handler.window = 0
+    for _ in range(3):
+        log.error("same")
+    assert sink.lines == ["same"] * 3
+
+
+def record(msg: str, level: int = logging.WARNING, name: str = "edge_fer.capture", exc_info=None) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, None, exc_info)
+
+
+def test_journal_lines_carry_priority_and_no_timestamp():
+    fmt = LineFormatter(journal=True, redactor=Redactor())
+    assert fmt.format(record("camera door lost")) == "<4>WARNING capture: camera door lost"
+    assert fmt.format(record("up", logging.INFO, "edge_fer")) == "<6>INFO edge_fer: up"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        text = fmt.format(record("failed", logging.ERROR, exc_info=sys.exc_info()))
+    lines = text.split("\n")
+    assert lines[0] == "<3>ERROR capture: failed"
+    assert all(line.startswith("<3>  ") for line in lines[1:]) and lines[-1] == "<3>  ValueError: boom"
+
+
+def test_terminal_lines_start_with_a_timestamp():
+    text = LineFormatter(journal=False, redactor=Redactor()).format(record("camera door lost"))
+    stamp, rest = text[:23], text[24:]
+    assert stamp[4] == "-" and stamp[13] == ":" and stamp[19] == "."
+    assert rest == "WARNING capture: camera door lost"
+
+
+def test_secrets_never_reach_a_log_line_even_in_tracebacks():
+    redactor = Redactor()
+    redactor.add("broker-pa55")
+    stream = io.StringIO()
+    handler = setup_logging("debug", stream=stream, journal=False, redactor=redactor)
+    try:
+        log = get_logger("mqtt")
+        log.info("connecting with password %s", "broker-pa55")
+        log.warning("camera url rtsp://admin:camera-pw@10.0.0.9/live unreachable")
+        try:
+            raise ConnectionError("auth failed for broker-pa55")
+        except ConnectionError:
+            log.exception("giving up")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    assert "broker-pa55" not in text and "camera-pw" not in text
+    assert "connecting with password ***" in text
+    assert "rtsp://admin:***@10.0.0.9/live" in text
+    assert "ConnectionError: auth failed for ***" in text
+
+
+def test_setup_logging_replaces_its_own_handler_and_sets_levels():
+    first = setup_logging("warning", stream=io.StringIO(), journal=False)
+    second = setup_logging("debug", stream=io.StringIO(), journal=False)
+    root = logging.getLogger()
+    try:
+        assert first not in root.handlers and second in root.handlers
+        assert logging.getLogger("edge_fer").level == logging.DEBUG
+        assert get_logger("capture").name == "edge_fer.capture"
+    finally:
+        root.removeHandler(second)
+    with pytest.raises(ValueError, match="unknown log level 'loud'"):
+        setup_logging("loud", stream=io.StringIO())
+
+
+def test_journal_is_detected_only_when_journal_stream_names_our_stderr():
+    with tempfile.TemporaryFile() as f:
+        st = os.fstat(f.fileno())
+        env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+        code = "from edge_fer.logs import journal_stream; print(journal_stream())"
+        same = subprocess.run(
+            [sys.executable, "-c", code], env=env, stderr=f, capture_output=False, stdout=subprocess.PIPE
+        )
+        assert same.stdout.decode().strip() == "True"
+        other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+        assert other.stdout.decode().strip() == "False"  # stderr is a pipe, not the journal's stream
+    assert not journal_stream(io.StringIO())
