@@ -1,0 +1,58 @@
+"""``edge-fer run`` (the default command): the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+NAME = "run"
+HELP = "run the daemon: capture, detect, classify, track, publish events (default command)"
+
+log = logging.getLogger("edge_fer.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="YAML config (default: built-in defaults, demo camera)")
+    parser.add_argument(
+        "--source",
+        metavar="SRC",
+        help="camera source for the first camera: demo, a camera index, /dev/videoN, a video file or a URL",
+    )
+    parser.add_argument("--output", metavar="PATH", help="write annotated video: a directory (segments) or a file")
+    parser.add_argument("--preview", action="store_true", help="show the annotated frames in a local window")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    parser.add_argument("--mqtt", metavar="URL", help="publish to this broker: mqtt://[user@]host[:port] or mqtts://")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log_level")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_fer import exitcodes
+    from edge_fer.config import ConfigError, apply_overrides, load_config
+    from edge_fer.logs import setup_logging
+
+    setup_logging(args.log_level or "info")
+    if args.max_frames is not None and args.max_frames < 1:
+        print("edge-fer: --max-frames must be at least 1", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        config = load_config(args.config)
+        config = apply_overrides(
+            config,
+            {"output.video.path": args.output, "log_level": args.log_level},
+            source=args.source,
+        )
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exitcodes.CONFIG
+    setup_logging(config.log_level)
+
+    from edge_fer.daemon import Daemon, DaemonError
+
+    try:
+        daemon = Daemon(config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames)
+    except DaemonError as exc:
+        print(f"edge-fer: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return daemon.run()

@@ -1,0 +1,55 @@
+"""``--preview``: the annotated frames in a local OpenCV window, for an engineer at the machine.
+
+It runs on the inference worker (OpenCV's HighGUI wants one thread); ``q`` or Esc sets the stop
+event. Without a display it refuses up front with a pointer to the browser preview instead of a
+Qt/GTK traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+
+import numpy as np
+
+log = logging.getLogger("edge_fer.preview")
+
+HEADLESS_HINT = (
+    "on a headless machine use the browser preview instead: set `http: {enabled: true}` in the config and open "
+    "http://127.0.0.1:8080/ (from another machine: ssh -L 8080:127.0.0.1:8080 <device>)"
+)
+
+
+class PreviewUnavailable(RuntimeError):
+    pass
+
+
+class LocalPreview:
+    def __init__(self, stop: threading.Event) -> None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise PreviewUnavailable(
+                f"--preview needs a display but neither DISPLAY nor WAYLAND_DISPLAY is set; {HEADLESS_HINT}"
+            )
+        import cv2
+
+        self._cv2 = cv2
+        self.stop = stop
+        try:
+            cv2.namedWindow("edge-fer", cv2.WINDOW_NORMAL)  # fails here, clearly, rather than on the first frame
+            cv2.destroyWindow("edge-fer")
+        except cv2.error as exc:
+            detail = str(exc).strip()[:120]
+            raise PreviewUnavailable(f"--preview cannot open a window ({detail}); {HEADLESS_HINT}") from None
+
+    def show(self, camera: str, frame, image: np.ndarray) -> None:
+        self._cv2.imshow(f"edge-fer: {camera}", image)
+        if (self._cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
+            log.info("preview: quit requested")
+            self.stop.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(self._cv2.error):
+            self._cv2.destroyAllWindows()

@@ -1,0 +1,109 @@
+"""Counters and windows the inference worker keeps per camera, and the stats payload built from them.
+
+Latency is measured from ``Frame.t_mono`` (capture) to the moment the frame's events were handed to
+the sinks, for every processed frame (with or without faces), so it shows what a consumer waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WINDOW = 600  # samples kept per window: ~20 s at 30 fps, enough for a stable p95
+
+
+class Window:
+    """The last ``size`` samples, for percentiles without unbounded memory."""
+
+    def __init__(self, size: int = WINDOW) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self._values.append(value)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentile(self, q: float) -> float | None:
+        if not self._values:
+            return None
+        return float(np.percentile(np.fromiter(self._values, dtype=np.float64), q))
+
+    def mean(self) -> float | None:
+        return float(np.mean(np.fromiter(self._values, dtype=np.float64))) if self._values else None
+
+
+class RateMeter:
+    """Events per second over the interval between two ``rate`` calls."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._last_count = 0
+        self._last_t = time.monotonic()
+
+    def tick(self, n: int = 1) -> None:
+        self._count += n
+
+    def rate(self, now: float | None = None, total: int | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        count = self._count if total is None else total
+        dt = now - self._last_t
+        value = (count - self._last_count) / dt if dt > 0 else 0.0
+        self._last_count, self._last_t = count, now
+        return max(0.0, value)
+
+
+@dataclass
+class CameraMeters:
+    """What the worker measures for one camera; touched only by the worker thread."""
+
+    latency_ms: Window = field(default_factory=Window)
+    detect_ms: Window = field(default_factory=Window)
+    classify_ms_per_face: Window = field(default_factory=Window)
+    processed: RateMeter = field(default_factory=RateMeter)
+    captured: RateMeter = field(default_factory=RateMeter)
+    faces_now: int = 0
+    frames_with_faces: int = 0
+    last_processed_mono: float | None = None
+
+
+def _r(value: float | None, ndigits: int = 2) -> float | None:
+    return None if value is None else round(value, ndigits)
+
+
+def camera_stats(meters: CameraMeters, capture, now: float) -> dict:
+    """One camera's entry in the stats payload (``capture`` is a CaptureStats snapshot)."""
+    return {
+        "state": capture.state,
+        "captured": capture.captured,
+        "processed": capture.processed,
+        "skipped": capture.skipped,
+        "dropped": capture.dropped,
+        "queued": capture.queued,
+        "errors": capture.errors,
+        "reconnects": capture.reconnects,
+        "fps_capture": round(meters.captured.rate(now, capture.captured), 2),
+        "fps_processed": round(meters.processed.rate(now), 2),
+        "latency_ms_p50": _r(meters.latency_ms.percentile(50)),
+        "latency_ms_p95": _r(meters.latency_ms.percentile(95)),
+        "detect_ms_p50": _r(meters.detect_ms.percentile(50)),
+        "detect_ms_p95": _r(meters.detect_ms.percentile(95)),
+        "classify_ms_per_face": _r(meters.classify_ms_per_face.mean()),
+        "faces": meters.faces_now,
+    }
+
+
+def stats_line(payload: dict) -> str:
+    """The one-line summary logged at each stats interval."""
+    parts = []
+    for name, cam in payload["cameras"].items():
+        p95 = cam["latency_ms_p95"]
+        parts.append(
+            f"{name}: {cam['state']}, {cam['fps_processed']:.1f}/{cam['fps_capture']:.1f} fps processed/captured, "
+            f"faces {cam['faces']}, latency p95 {'-' if p95 is None else f'{p95:.0f} ms'}, "
+            f"dropped {cam['dropped']}, skipped {cam['skipped']}"
+        )
+    return "; ".join(parts)
