@@ -61,8 +61,9 @@ class RateLimitedLog:
             if entry is not None and entry.suppressed:
                 self.logger.log(
                     entry.level,
-                    "%s (repeated %d more times in the last %.0f s)",
+                    "%s (repeated %d more time%s in the last %.0f s)",
                     entry.last_message,
                     entry.suppressed,
+                    "" if entry.suppressed == 1 else "s",
                     now - entry.last_emit,
                 )

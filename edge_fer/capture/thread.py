@@ -161,7 +161,7 @@ class CaptureThread(threading.Thread):
                 self.source.open()
             except Exception as exc:  # a backend's own exception (cv2.error) is a failed open too
                 err = exc if isinstance(exc, SourceError) else self._unexpected(exc, "open")
-                self._count_error("open", err)
+                self._count_error("open", err, log_it=self._state == RECONNECTING)
                 if err.permanent:
                     return FAILED, str(err)
                 verdict = self._back_off(str(err))
@@ -175,8 +175,8 @@ class CaptureThread(threading.Thread):
             ever_connected = True
             with self._lock:
                 self._last_good = connected_at
+            self._rl.flush()  # the summary of the failures belongs before the line that says they are over
             self._set_state(CONNECTED, self.source.describe())
-            self._rl.flush()
             outcome, detail = self._stream()
             self._close_source()
             if outcome == _Outcome.STOP:
@@ -212,13 +212,13 @@ class CaptureThread(threading.Thread):
                 err = exc
                 if self._stalled:
                     err = SourceError(f"{source.describe()}: no frame for {self.stall_timeout:g} s (stalled)")
-                self._count_error("read", err)
+                self._count_error("read", err, log_it=False)  # the state change that follows says it
                 return (_Outcome.FATAL if err.permanent or not live else _Outcome.LOST), str(err)
             except Exception as exc:  # a backend raising something unexpected counts as a failed read
                 if self.stop_event.is_set():
                     break
                 err = self._unexpected(exc, "read")
-                self._count_error("read", err)
+                self._count_error("read", err, log_it=False)  # the state change that follows says it
                 return (_Outcome.LOST if live else _Outcome.FATAL), str(err)
             now = time.monotonic()
             if self.stop_event.is_set():
@@ -298,10 +298,12 @@ class CaptureThread(threading.Thread):
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return SourceError(f"{self.source.describe()}: {action} raised {type(exc).__name__}: {first_line}")
 
-    def _count_error(self, kind: str, exc: SourceError) -> None:
+    def _count_error(self, kind: str, exc: SourceError, log_it: bool = True) -> None:
+        """Count an error; log it (rate-limited) unless the state change it causes will carry it."""
         with self.queue.lock:
             self._errors += 1
-        self._rl.log(kind, logging.WARNING, f"{self.camera}: {exc}")
+        if log_it:
+            self._rl.log(kind, logging.WARNING, f"{self.camera}: {exc}")
 
     def _close_source(self) -> None:
         try:

@@ -38,6 +38,6 @@ def test_keys_are_independent_and_flush_reports_the_rest(caplog):
     assert lines == [
         "open failed",
         "read failed",
-        "open failed again (repeated 1 more times in the last 5 s)",
+        "open failed again (repeated 1 more time in the last 5 s)",
         "open failed after flush",
     ]
