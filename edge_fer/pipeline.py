@@ -46,6 +46,16 @@ class Camera:
     tracker: Tracker
     policy: EventPolicy
     meters: CameraMeters = field(default_factory=CameraMeters)
+    last_t: float | None = None  # stream time of the last processed frame
+
+    def stream_time(self, frame: Frame) -> float:
+        """The clock tracking runs on: capture time for live and paced sources; for a file read as fast
+        as possible, its own timeline (index / fps), so that max_age, smoothing and update intervals
+        mean the same in batch work as at real time."""
+        source = self.capture.source
+        if source.paced or not source.fps:
+            return frame.t_mono
+        return frame.index / source.fps
 
     @property
     def name(self) -> str:
@@ -191,7 +201,8 @@ class Pipeline:
     def _process(self, cam: Camera, frame: Frame) -> None:
         try:
             faces = self._analyze(cam, frame.image)
-            update = cam.tracker.update(faces, frame.t_mono, frame.index)
+            cam.last_t = cam.stream_time(frame)
+            update = cam.tracker.update(faces, cam.last_t, frame.index)
             events = cam.policy.events(update, faces, frame.t_wall)
             self._emit(events)
             done = time.monotonic()
@@ -289,7 +300,7 @@ class Pipeline:
                 self._process(cam, frame)
         now_mono, now_wall = time.monotonic(), time.time()
         for cam in self.cameras:
-            update = cam.tracker.flush(now_mono)
+            update = cam.tracker.flush(now_mono if cam.last_t is None or cam.capture.source.paced else cam.last_t)
             self._emit(cam.policy.events(update, [], now_wall))
         self._maybe_stats(force=True)
         if not self.sinks.flush(FLUSH_TIMEOUT):

@@ -1,0 +1,140 @@
+"""`edge-fer run` as a user runs it: a real process, real signals, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "edge_fer/schema/face_event.schema.json"
+
+
+def edge_fer(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("NOTIFY_SOCKET", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_fer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        **kwargs,
+    )
+
+
+def events_of(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_demo_source_prints_valid_face_events_and_exits_0():
+    jsonschema = pytest.importorskip("jsonschema")
+    proc = edge_fer("--source", "demo", "--max-frames", "45")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    events = events_of(out)
+    assert events, f"no events; stderr:\n{err}"
+    schema = json.loads(SCHEMA.read_text())
+    for event in events:
+        jsonschema.validate(event, schema)
+    assert events[0]["type"] == "start" and events[-1]["type"] == "end"
+    assert [e["seq"] for e in events] == list(range(len(events)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_drains_ends_tracks_and_exits_0_within_5_s(signum):
+    proc = edge_fer("--source", "demo")
+    deadline = time.monotonic() + 60
+    first = proc.stdout.readline()  # the first event: the pipeline is running and a track started
+    assert first and time.monotonic() < deadline, proc.stderr.read()
+    t0 = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=15)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, err
+    assert elapsed < 5.0, f"shutdown took {elapsed:.1f} s"
+    events = [json.loads(first), *events_of(out)]
+    assert events[-1]["type"] == "end"
+
+
+def _decode_frames(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_annotated_video_stays_playable_after_termination(tmp_path, signum):
+    out_dir = tmp_path / "video"
+    proc = edge_fer("--source", "demo", "--output", str(out_dir))
+    assert proc.stdout.readline(), proc.stderr.read()
+    time.sleep(2.0)
+    proc.send_signal(signum)
+    proc.communicate(timeout=15)
+    files = sorted(out_dir.glob("*.avi"))
+    assert len(files) == 1
+    assert _decode_frames(files[0]) >= 20
+
+
+def test_preview_without_display_is_a_clear_error():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer", "--preview", "--max-frames", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--preview needs a display" in proc.stderr and "http" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        (b"garbage", 69, "not a usable ONNX model"),
+        (None, 78, "classifier.models"),
+    ],
+    ids=["corrupt", "missing"],
+)
+def test_bad_model_file_fails_at_start_with_one_line(tmp_path, content, code, message):
+    model = tmp_path / "model.onnx"
+    if content is not None:
+        model.write_bytes(content)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"classifier:\n  models: [{model}]\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer", "--config", str(config), "--max-frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_video_file_is_a_clear_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer", "--source", str(tmp_path / "nope.mp4"), "--max-frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 78
+    assert "nope.mp4" in proc.stderr and "Traceback" not in proc.stderr
