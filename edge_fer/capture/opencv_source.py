@@ -137,7 +137,8 @@ class FileSource(Source):
 
     ``realtime=True`` sleeps until each frame is due (falling behind skips the wait, it does
     not build up a burst); ``realtime=False`` is for batch analysis, where the capture thread
-    waits for queue room so no frame is lost. ``loop=True`` starts over at the end.
+    waits for queue room so no frame is lost. ``loop=True`` starts over at the end. ``fps`` is
+    only a fallback for files that do not state their rate (raw MJPEG, some AVIs).
     """
 
     is_live = False
@@ -146,7 +147,7 @@ class FileSource(Source):
         super().__init__()
         self.path = Path(path)
         self.realtime, self.loop = realtime, loop
-        self._fps_override = fps
+        self._fps_fallback = fps
         self.fps = fps
         self.frame_count: int | None = None
         self._cap = None
@@ -172,10 +173,10 @@ class FileSource(Source):
             raise SourceError(f"{self.describe()}: FFmpeg cannot decode it; is it a video file?", permanent=True)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 else None
-        self.fps = self._fps_override or _nominal_fps(cap)
+        self.fps = _nominal_fps(cap) or self._fps_fallback
         if self.realtime and self._pacer is None:  # kept across loop restarts: no hiccup at the seam
             if self.fps is None:
-                log.warning("%s: no frame rate in the file; pacing at 30 fps", self.describe())
+                log.warning("%s: no frame rate in the file or the config; pacing at 30 fps", self.describe())
             self._pacer = Pacer(self.fps or 30.0)
         self._cap = cap
         self._delivered_since_open = 0

@@ -43,7 +43,7 @@ def test_camera_rejects_a_bad_fourcc():
 
 def test_file_reads_every_frame_in_order_then_ends(tmp_path):
     path = write_clip(tmp_path / "clip.avi", frames=25, fps=25)
-    source = FileSource(path, realtime=False)
+    source = FileSource(path, realtime=False, fps=5)  # the file's own rate wins over the fallback
     source.open()
     assert not source.is_live and not source.paced
     assert source.fps == pytest.approx(25) and source.frame_count == 25
