@@ -215,3 +215,36 @@ def test_crop_and_resize_samples_bilinearly_and_zeroes_outside():
     np.testing.assert_allclose(crops[1, 0, :2, 0], [4.0, 8.0], atol=1e-5)
     assert np.all(crops[1, :, 2] == 0)
     assert ops.crop_and_resize(image, np.empty((0, 4)), 24).shape == (0, 24, 24, 3)
+
+
+# --- the helper thread --------------------------------------------------------------------------
+
+
+def test_helper_thread_changes_latency_not_results():
+    faces = [(120, 140, 70, False), (420, 160, 26, True), (600, 420, 110, False, "camera"), (250, 450, 40, False)]
+    scene = make_scene(800, 600, faces=faces, background="rocket", seed=5)
+    with (
+        MtcnnDetector(DetectorConfig(helper_thread=True)) as shared,
+        MtcnnDetector(DetectorConfig(helper_thread=False)) as alone,
+    ):
+        together, single = shared.detect_array(scene.bgr), alone.detect_array(scene.bgr)
+    assert together.shape[0] == 4
+    np.testing.assert_array_equal(together, single)
+
+
+def test_pnet_runner_raises_a_helper_failure_instead_of_hanging():
+    import cv2
+
+    from edge_fer.vision.mtcnn_pyramid import Helper, run_pnet
+    from edge_fer.vision.onnx_session import bundled_model, open_session
+
+    session = open_session(bundled_model("mtcnn_pnet.onnx"))
+    image = np.zeros((100, 120, 3), dtype=np.float32)
+    helper = Helper()
+    try:
+        good = run_pnet(session, image, [(0.5, 50, 60), (0.25, 25, 30)], helper)
+        assert [out[1].shape for out in good] == [(1, 20, 25, 2), (1, 8, 10, 2)]
+        with pytest.raises(cv2.error):
+            run_pnet(session, image, [(0.5, 50, 60), (0.2, 0, 24), (0.1, 12, 12)], helper)
+    finally:
+        helper.close()
