@@ -198,7 +198,9 @@ class Subscriber:
     """A test subscriber with a fixed client id, a persistent session and QoS 1, so the broker keeps its queue
     across a broker restart (with persistence) and a lost message is the publisher's fault, not the test's."""
 
-    def __init__(self, port: int, topics: list[str], client_id: str | None = None) -> None:
+    def __init__(
+        self, port: int, topics: list[str], client_id: str | None = None, auth: tuple[str, str] | None = None
+    ) -> None:
         self.client_id = client_id or f"test-sub-{uuid.uuid4().hex[:8]}"
         self.port = port
         self.topics = topics
@@ -208,6 +210,8 @@ class Subscriber:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, protocol=mqtt.MQTTv311
         )
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message

@@ -88,11 +88,13 @@ class _Client(mqtt.Client):
         return rc
 
 
-def _describe_connect_error(exc: BaseException | None) -> tuple[int, str]:
+def _describe_connect_error(exc: BaseException | None, tls: bool) -> tuple[int, str]:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return logging.ERROR, f"TLS certificate rejected: {exc.verify_message or exc}"
     if isinstance(exc, ssl.SSLError):
         return logging.ERROR, f"TLS handshake failed: {exc.reason or exc}"
+    if tls and isinstance(exc, ConnectionResetError):
+        return logging.ERROR, "TLS handshake failed: the broker reset the connection (is this port a TLS listener?)"
     if exc is None:
         return logging.WARNING, "connection failed"
     return logging.WARNING, f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
@@ -114,6 +116,7 @@ class MqttPublisher:
         self._started = self._stopping = self._closed = False
         self._counts = dict.fromkeys(("published", "acked", "failed", "resent", "connects", "connect_failures"), 0)
         self._last_error: str | None = None
+        self._attempt_reported = False  # the current connection attempt's failure has been counted
         self._drop_log = _Throttle(10.0)
         self._dropped_reported = 0
         self._error_log = _Throttle(60.0)
@@ -232,6 +235,7 @@ class MqttPublisher:
         client.max_inflight_messages_set(s.max_inflight)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_pre_connect = self._on_pre_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         return client
@@ -271,16 +275,26 @@ class MqttPublisher:
                 log.exception("MQTT: on-connect hook failed")
 
     def _on_connect_fail(self, client, userdata) -> None:
-        level, text = _describe_connect_error(getattr(client, "connect_error", None))
+        level, text = _describe_connect_error(getattr(client, "connect_error", None), self.settings.tls is not None)
         self._set_error(level, f"cannot connect: {text}; {self._retrying}")
+
+    def _on_pre_connect(self, client, userdata) -> None:
+        self._attempt_reported = False
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._lock:
             was_connected = self._connected
             self._connected = False
             self._lock.notify_all()
-        if was_connected and not self._stopping:
+        if self._stopping:
+            return
+        if was_connected:
             self._set_error(logging.WARNING, f"connection lost ({reason_code}); reconnecting", attempt_failed=False)
+        elif not self._attempt_reported:  # closed after TCP/TLS succeeded and before any CONNACK
+            hint = " (does the broker require a client certificate?)" if self.settings.tls is not None else ""
+            self._set_error(
+                logging.ERROR, f"the broker closed the connection before accepting it{hint}; {self._retrying}"
+            )
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:
@@ -310,6 +324,7 @@ class MqttPublisher:
         return f"retrying with backoff up to {self.settings.reconnect_max_delay:g} s"
 
     def _set_error(self, level: int, text: str, *, attempt_failed: bool = True) -> None:
+        self._attempt_reported = True
         with self._lock:
             self._last_error = text
             self._counts["connect_failures"] += attempt_failed

@@ -42,8 +42,8 @@ def make_broker(tmp_path) -> Iterator[Callable[..., Mosquitto]]:
 def subscribe() -> Iterator[Callable[..., Subscriber]]:
     made: list[Subscriber] = []
 
-    def make(port: int, topics: list[str], client_id: str | None = None) -> Subscriber:
-        s = Subscriber(port, topics, client_id).start()
+    def make(port: int, topics: list[str], client_id: str | None = None, auth=None) -> Subscriber:
+        s = Subscriber(port, topics, client_id, auth).start()
         made.append(s)
         return s
 
