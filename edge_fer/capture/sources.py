@@ -1,7 +1,8 @@
 """Turn a camera's ``source:`` string from the config or the command line into a Source.
 
 ==================================  ===========================================================
-``demo``                            :class:`~edge_fer.capture.demo.DemoSource` (no camera needed)
+``demo``, ``demo:6``                :class:`~edge_fer.capture.demo.DemoSource` (no camera needed), with
+                                    1 or N faces
 ``0``, ``2``                        V4L2 camera by index (``/dev/video0``)
 ``/dev/video0``, ``/dev/v4l/...``   V4L2 camera by path; by-id symlinks are followed at each open
 ``rtsp://``, ``http(s)://``, ...    network stream through FFmpeg (``rtsps``, ``rtmp``, ``udp``,
@@ -53,8 +54,12 @@ def open_source(
     text = str(spec).strip()
     if not text:
         raise SourceError("camera source is empty: use demo, a camera index (0), /dev/videoN, a URL or a file")
-    if text.lower() == "demo":
-        return DemoSource(width=width or 640, height=height or 480, fps=fps or 30.0, faces=faces, realtime=realtime)
+    demo = re.fullmatch(r"demo(?::(\d+))?", text.lower())
+    if demo:
+        count = int(demo.group(1)) if demo.group(1) else faces
+        if not 1 <= count <= 16:
+            raise SourceError(f"camera source {text!r}: the demo shows 1 to 16 faces", permanent=True)
+        return DemoSource(width=width or 640, height=height or 480, fps=fps or 30.0, faces=count, realtime=realtime)
     if text.isdigit():
         return _camera(int(text), width, height, fps, fourcc, read_timeout or 5.0)
     if text.startswith("/dev/"):

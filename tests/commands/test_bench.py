@@ -1,0 +1,38 @@
+"""`edge-fer bench` runs the real pipeline and reports what it measured."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def bench(*args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer", "bench", "--json", *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_bench_reports_every_figure_on_the_demo_source():
+    result = bench("--frames", "20")
+    assert result["frames"] >= 20
+    assert result["faces_per_frame"] == pytest.approx(1.0, abs=0.1)
+    for key in ("processed_fps", "detect_ms_p50", "detect_ms_p95", "classify_ms_per_face", "latency_ms_p95"):
+        assert result[key] > 0, key
+    assert 0 < result["start_to_first_event_s"] < 60
+    assert result["peak_rss_mb"] > 50 and result["threads_peak"] >= 3
+
+
+@pytest.mark.slow
+def test_bench_on_a_multi_face_demo():
+    result = bench("--source", "demo:3", "--frames", "8", "--width", "960", "--height", "540")
+    assert (result["width"], result["height"]) == (960, 540)
+    assert result["faces_per_frame"] >= 2.5
+
+
+def test_bench_rejects_bad_frame_count():
+    proc = subprocess.run([sys.executable, "-m", "edge_fer", "bench", "--frames", "0"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--frames" in proc.stderr
