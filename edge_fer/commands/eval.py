@@ -64,6 +64,7 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_fer import exitcodes
     from edge_fer.imageio import prepare_opencv
 
     prepare_opencv(args.max_pixels)
@@ -77,15 +78,19 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         classifier = EmotionClassifier(args.model, flip=args.flip)
-        dataset = FolderDataset.scan(args.dataset, classifier.labels, limit=args.limit)
-    except (ModelError, FileNotFoundError) as exc:
+    except ModelError as exc:
         warn(str(exc))
-        return 2
+        return exitcodes.UNAVAILABLE
+    try:
+        dataset = FolderDataset.scan(args.dataset, classifier.labels, limit=args.limit)
+    except FileNotFoundError as exc:
+        warn(str(exc))
+        return exitcodes.USAGE
     for folder in dataset.unknown_dirs:
         warn(f"{folder}: skipping folder, its name is not a label of the model ({', '.join(classifier.labels)})")
     if not dataset.samples:
         warn(f"{dataset.root}: no images found in folders named after the labels ({', '.join(classifier.labels)})")
-        return 1
+        return exitcodes.FAILURE
 
     result = evaluate(
         dataset, classifier, batch_size=args.batch_size, max_pixels=args.max_pixels, progress=Progress(sys.stderr)
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{len(result.failures)} of {len(dataset.samples)} images could not be read and were not counted")
     if result.metrics.n == 0:
         warn("no image could be read; nothing to measure")
-        return 1
+        return exitcodes.FAILURE
 
     info = {
         "model": classifier.name,
@@ -110,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             paths = write_report(result, args.report, info)
         except OSError as exc:
             warn(f"{args.report}: cannot write the report ({exc}); check the directory")
-            return 1
+            return exitcodes.FAILURE
         warn("wrote " + ", ".join(str(p) for p in paths))
     if args.json:
         print(json.dumps({**result.metrics.to_json(), **info, "unreadable": len(result.failures)}))
@@ -123,4 +128,4 @@ def run(args: argparse.Namespace) -> int:
         per_image = 1000 * result.seconds / max(m.n, 1)
         timing = f"{result.seconds:.1f} s ({per_image:.2f} ms/image)"
         print(f"accuracy {m.accuracy:.4f}  macro-F1 {m.macro_f1:.4f}  n={m.n}  {timing}")
-    return 0
+    return exitcodes.OK

@@ -63,7 +63,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     cases = [
         ([str(tmp_path / "absent")], 2, "absent: not a directory"),
         ([str(empty)], 1, "no images found"),
-        ([str(empty), "--model", str(bad_model)], 2, "model.onnx: not a usable ONNX model"),
+        ([str(empty), "--model", str(bad_model)], 69, "model.onnx: not a usable ONNX model"),
     ]
     for args, code, message in cases:
         proc = subprocess.run(
