@@ -71,3 +71,21 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
         )
         assert proc.returncode == code, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_progress_redraws_one_line_on_a_terminal():
+    import io
+
+    from edge_fer.commands.eval import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress(stream)
+    for done in (64, 128, 150):
+        progress(done, 150)
+    text = stream.getvalue()
+    assert text.count("\r[") == 3 and text.endswith("\n") and text.count("\n") == 1
+    assert "150/150 100%" in text and "#" * 30 in text
