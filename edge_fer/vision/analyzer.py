@@ -51,6 +51,7 @@ class FaceAnalyzer:
             return []
         crops = self.aligner.align_all(image_bgr, detections)
         emotions = self.classifier.classify(crops)
+        log.debug("%d faces: %s", len(detections), ", ".join(e.label for e in emotions))
         return [Face(detection, emotion) for detection, emotion in zip(detections, emotions)]
 
 
