@@ -48,18 +48,39 @@ class DetectorConfig:
     helper_thread: bool = True
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_face_size) and 1.0 <= self.min_face_size <= 10000.0):
+        number = _number("min_face_size", self.min_face_size)
+        if not 1.0 <= number <= 10000.0:
             raise ValueError(f"min_face_size must be between 1 and 10000 pixels, got {self.min_face_size}")
-        if len(self.thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in self.thresholds):
-            raise ValueError(f"thresholds must be three values in [0, 1] (P-Net, R-Net, O-Net), got {self.thresholds}")
-        if not 0.1 <= self.scale_factor <= 0.95:
+        object.__setattr__(self, "min_face_size", number)
+        object.__setattr__(self, "thresholds", _fractions("thresholds (P-Net, R-Net, O-Net)", self.thresholds, 3))
+        number = _number("scale_factor", self.scale_factor)
+        if not 0.1 <= number <= 0.95:
             raise ValueError(f"scale_factor must be between 0.1 and 0.95, got {self.scale_factor}")
-        if len(self.nms_thresholds) != 4 or not all(0.0 <= t <= 1.0 for t in self.nms_thresholds):
-            raise ValueError(f"nms_thresholds must be four values in [0, 1], got {self.nms_thresholds}")
+        object.__setattr__(self, "scale_factor", number)
+        object.__setattr__(self, "nms_thresholds", _fractions("nms_thresholds", self.nms_thresholds, 4))
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
             raise ValueError(f"threads must be an integer between 1 and 64, got {self.threads!r}")
         if not isinstance(self.helper_thread, bool):
             raise ValueError(f"helper_thread must be true or false, got {self.helper_thread!r}")
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _fractions(name: str, values, count: int) -> tuple[float, ...]:
+    """``values`` as a tuple of ``count`` numbers in [0, 1] (lists from YAML are welcome)."""
+    try:
+        items = tuple(values)
+    except TypeError:
+        items = ()
+    if len(items) != count or not all(
+        not isinstance(v, bool) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in items
+    ):
+        raise ValueError(f"{name} must be {count} numbers in [0, 1], got {values!r}")
+    return tuple(float(v) for v in items)
 
 
 def as_bgr_image(image: np.ndarray) -> np.ndarray:
@@ -126,9 +147,8 @@ class MtcnnDetector:
 
         bgr = as_bgr_image(image_bgr)
         height, width = bgr.shape[:2]
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
-        image -= np.float32(127.5)
-        image *= np.float32(1.0 / 128.0)
+        image = np.subtract(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.float32(127.5), dtype=np.float32)
+        image *= np.float32(1.0 / 128.0)  # exact: the reference's (pixel - 127.5) / 128
         cfg = self.config
         boxes = self._stage_pnet(image)
         if boxes.shape[0]:

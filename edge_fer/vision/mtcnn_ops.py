@@ -96,8 +96,8 @@ def nms_keep(boxes: np.ndarray, threshold: float, method: str = "union", block: 
     reference does. Overlaps are computed in column blocks so memory stays bounded for large N.
     """
     n = boxes.shape[0]
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
     suppressed = np.zeros(n, dtype=bool)
     for start in range(0, n, block):
         stop = min(start + block, n)

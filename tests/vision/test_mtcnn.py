@@ -11,7 +11,7 @@ import pytest
 from edge_fer.vision import mtcnn_ops as ops
 from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
 from edge_fer.vision.types import Box
-from tests.photos import astronaut_bgr, face_source, make_scene
+from tests.photos import astronaut_bgr, face_source, make_scene, multi_face_scenes
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,22 @@ def test_results_are_sorted_clipped_and_typed(detector):
     assert rows.shape == (3, 15) and rows.dtype == np.float64
 
 
+def test_every_placed_face_is_found_where_the_scene_says(detector):
+    faces = 0
+    for scene in multi_face_scenes():
+        height, width = scene.bgr.shape[:2]
+        found = detector.detect(scene.bgr)
+        for placed in scene.faces:
+            truth = Box(*placed.box).clip(width, height)
+            best = max(found, key=lambda d: d.box.iou(truth))
+            assert best.box.iou(truth) > 0.5, (scene.background, placed.spec)
+            if placed.landmarks is not None:
+                error = np.linalg.norm(best.landmarks - placed.landmarks, axis=1).max()
+                assert error < 0.2 * placed.spec.face_px, (scene.background, placed.spec, error)
+            faces += 1
+    assert faces >= 40
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -110,11 +126,20 @@ def test_results_are_sorted_clipped_and_typed(detector):
         {"nms_thresholds": (0.5, 0.7, -0.1, 0.7)},
         {"threads": 0},
         {"threads": 1.5},
+        {"min_face_size": "20"},
+        {"thresholds": 0.7},
+        {"helper_thread": "yes"},
     ],
 )
 def test_config_rejects_out_of_range_values(kwargs):
     with pytest.raises(ValueError):
         DetectorConfig(**kwargs)
+
+
+def test_config_accepts_lists_and_stores_tuples():
+    config = DetectorConfig(min_face_size=40, thresholds=[0.5, 0.6, 0.7], nms_thresholds=[0.5, 0.7, 0.7, 0.6])
+    assert config.thresholds == (0.5, 0.6, 0.7) and config.nms_thresholds == (0.5, 0.7, 0.7, 0.6)
+    assert config.min_face_size == 40.0 and hash(config)
 
 
 def test_pyramid_is_cached_and_drops_levels_too_small_for_pnet():
