@@ -1,7 +1,7 @@
 """Process exit codes of ``edge-fer``, shared by the commands and the systemd unit.
 
-The unit's ``RestartPreventExitStatus=`` lists the codes that a restart cannot fix (a bad config,
-a model that does not load), so systemd stops and shows the error instead of looping.
+The unit's ``RestartPreventExitStatus=`` lists the codes that a restart cannot fix (a bad command line,
+a bad config, a model that does not load), so systemd stops and shows the error instead of looping.
 """
 
 OK = 0  # clean stop (SIGTERM, end of a file source, --max-frames reached)
@@ -11,4 +11,4 @@ UNAVAILABLE = 69  # EX_UNAVAILABLE: a model file exists but cannot be loaded (co
 CONFIG = 78  # EX_CONFIG: the config file is missing or invalid; every problem is printed
 FORCED = 128  # plus the signal number: a second SIGINT/SIGTERM forced an immediate exit (130, 143)
 
-NO_RESTART = (CONFIG, UNAVAILABLE)
+NO_RESTART = (USAGE, UNAVAILABLE, CONFIG)
