@@ -109,7 +109,9 @@ def test_every_section_rejects_unknown_keys():
 # --- every problem, with path and line --------------------------------------------------------
 
 
-def test_five_mistakes_give_five_errors_with_paths_and_lines(tmp_path):
+def test_five_mistakes_give_five_errors_with_paths_and_lines_and_exit_78(tmp_path, capsys):
+    from edge_fer.cli import main
+
     path = write(
         tmp_path,
         """
@@ -134,6 +136,9 @@ def test_five_mistakes_give_five_errors_with_paths_and_lines(tmp_path):
         "line 9: detector.threads: Input should be greater than or equal to 1 (got 0)",
         f"line 11: classifier.models[0]: file {tmp_path / 'nowhere.onnx'} does not exist",
     ]
+    assert main(["check-config", str(path)]) == EX_CONFIG
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{path}: {line}" for line in found] + [f"{path}: 5 problems; nothing was started"]
 
 
 def test_cli_exit_code_is_78_for_a_bad_config(tmp_path, capsys):
