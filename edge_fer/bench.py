@@ -44,6 +44,19 @@ def process_age() -> float | None:
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process. VmHWM rather than ru_maxrss: the latter survives exec,
+    so a process started from a big one (TensorFlow in a benchmark) would report its parent's peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 @dataclass(frozen=True)
 class BenchResult:
     source: str
@@ -148,7 +161,7 @@ def run_bench(config: Config, frames: int, paced: bool) -> BenchResult:
         dropped=stats.dropped,
         events=sink.count,
         start_to_first_event_s=first,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        peak_rss_mb=peak_rss_mb(),
         threads_peak=peak_threads[0],
     )
 

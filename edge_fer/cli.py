@@ -10,7 +10,7 @@ from types import ModuleType
 from edge_fer import __version__
 
 # Order is the order shown in --help. The first is the default when no subcommand is given.
-COMMAND_MODULES: tuple[str, ...] = ("run", "analyze", "eval", "check_config")
+COMMAND_MODULES: tuple[str, ...] = ("run", "analyze", "eval", "bench", "check_config", "listen")
 DEFAULT_COMMAND = "run"
 
 
