@@ -6,35 +6,32 @@ YAML line, so an operator fixes a config in one pass without reading code. ``con
 shows every option with its default (a test keeps it complete).
 
 Relative paths in the file are relative to the file's directory (a service runs from ``/``).
-Files a setting depends on are checked here, not at first use: :data:`ExistingFile` and
-:data:`WritablePath` for plain fields, :func:`require_files` for files needed only when a feature
-is on (raise it from a model validator; each missing file is reported at its own key path).
+Files a setting depends on are checked at load, not at first use (see :mod:`edge_fer.config_checks`).
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edge_fer.config_source import ConfigError, Document, Problem, parse_yaml, path_text, substitute
+from edge_fer.config_checks import ExistingFile, FieldProblems, WritablePath, problems_from, require_files
+from edge_fer.config_source import (
+    ConfigError,
+    Document,
+    Problem,
+    parse_assignment,
+    parse_yaml,
+    set_path,
+    split_loc,
+    substitute,
+)
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
-from edge_fer.redact import find_secrets, is_secret_key, mask_url_passwords, register_secrets
+from edge_fer.redact import find_secrets, register_secrets
 
 __all__ = [
     "EX_CONFIG",
@@ -59,71 +56,6 @@ def safe_name(value: str) -> str:
     """A name usable as one MQTT topic level and a file name: lowercase a-z, 0-9, '_' and '-'."""
     cleaned = _SAFE.sub("_", value.strip().lower()).strip("_")
     return cleaned or "unnamed"
-
-
-class FieldProblems(ValueError):
-    """Raised by a model validator to report problems at sub-keys (``reconnect.max_delay``), not the model."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    """Relative paths are relative to the config file's directory (the ``base_dir`` context)."""
-    value = value.expanduser()
-    if value.is_absolute():
-        return value
-    base = (info.context or {}).get("base_dir")
-    return (Path(base) if base else Path.cwd()) / value
-
-
-def _existing_file(value: Path) -> Path:
-    if not value.exists():
-        raise ValueError(f"file {value} does not exist")
-    if not value.is_file():
-        raise ValueError(f"{value} is not a regular file")
-    if not os.access(value, os.R_OK):
-        raise ValueError(f"file {value} is not readable by this user (uid {os.getuid()})")
-    return value
-
-
-def _writable_path(value: Path) -> Path:
-    """The path may not exist yet, but it must be creatable: its nearest existing ancestor is a writable dir."""
-    probe = value
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe != value and not probe.is_dir():
-        raise ValueError(f"cannot create {value}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | (os.X_OK if probe.is_dir() else 0)):
-        raise ValueError(f"cannot write {value}: {probe} is not writable by this user (uid {os.getuid()})")
-    return value
-
-
-ConfigPath = Annotated[Path, AfterValidator(_resolve)]
-ExistingFile = Annotated[Path, AfterValidator(_resolve), AfterValidator(_existing_file)]
-WritablePath = Annotated[Path, AfterValidator(_resolve), AfterValidator(_writable_path)]
-
-
-def require_files(model: BaseModel, *fields: str, reason: str = "") -> None:
-    """Raise :class:`FieldProblems` naming each of ``fields`` whose (non-None) file is missing.
-
-    For cross-field rules, e.g. in a TLS section:
-    ``if self.enabled: require_files(self, "ca_file", "certfile", reason="tls.enabled is true")``.
-    """
-    problems = []
-    for name in fields:
-        value = getattr(model, name)
-        if value is None:
-            continue
-        try:
-            _existing_file(Path(value))
-        except ValueError as exc:
-            problems.append((name, f"{exc}" + (f" (needed because {reason})" if reason else "")))
-    if problems:
-        raise FieldProblems(problems)
 
 
 class Strict(BaseModel):
@@ -284,89 +216,6 @@ class Config(Strict):
         return safe_name(self.device)
 
 
-# --- validation with readable errors ------------------------------------------------------------
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that owns the last key of ``loc`` (to suggest spellings for unknown keys)."""
-    model: Any = Config
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
-        if field is None:
-            return None
-        model = _inner_model(field.annotation)
-        if model is None:
-            return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _message(err: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
-        owner = _model_at(loc[:-1])
-        close = difflib.get_close_matches(key, list(owner.model_fields), n=1) if owner else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return loc, f"unknown key{hint}; every option is listed in config/edge-fer.yaml"
-    error = (err.get("ctx") or {}).get("error")
-    if kind == "value_error" and error is not None:
-        message = str(error)
-    elif kind == "missing" and loc and isinstance(loc[-1], int):
-        message = "too few items"
-    else:
-        message = err["msg"]
-    value = err.get("input")
-    secret = any(is_secret_key(part) for part in loc if isinstance(part, str))
-    if (
-        not secret
-        and isinstance(value, (str, int, float, bool))
-        and kind != "missing"
-        and not (isinstance(value, str) and value in message)
-    ):
-        shown = mask_url_passwords(repr(value))
-        message += f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
-    return loc, message
-
-
-def _problems_from(exc: ValidationError, doc: Document | None) -> list[tuple[tuple[Any, ...], Problem]]:
-    out = []
-    for err in exc.errors():
-        error = (err.get("ctx") or {}).get("error")
-        pairs: list[tuple[tuple[Any, ...], str]]
-        if isinstance(error, FieldProblems):
-            pairs = [(tuple(err["loc"]) + _split_loc(name), message) for name, message in error.problems]
-        else:
-            pairs = [_message(err)]
-        for loc, message in pairs:
-            line = doc.line_of(loc) if doc is not None else None
-            out.append((loc, Problem(message, path_text(loc) or "(top level)", line)))
-    return out
-
-
-def _split_loc(text: str) -> tuple[Any, ...]:
-    """``cameras[1].name`` -> ``("cameras", 1, "name")``."""
-    parts: list[Any] = []
-    for piece in text.split("."):
-        name, *indexes = piece.split("[")
-        if name:
-            parts.append(name)
-        parts.extend(int(i.rstrip("]")) for i in indexes)
-    return tuple(parts)
-
-
 def _validate(
     data: Any,
     source: str,
@@ -390,7 +239,7 @@ def _validate(
     try:
         config = Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems += [(loc, p) for loc, p in _problems_from(exc, doc) if loc not in hide]
+        problems += [(loc, p) for loc, p in problems_from(exc, Config, doc) if loc not in hide]
     if problems or config is None:
         ordered = sorted(problems, key=lambda item: (item[1].line or 0, item[1].path))
         raise ConfigError(source, [p for _, p in ordered])
@@ -435,7 +284,7 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         )
     sub = substitute(doc.data, environ)
     register_secrets(sub.secrets)
-    extra = [(_split_loc(p.path), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
+    extra = [(split_loc(p.path), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
     hide = frozenset(loc for loc, _ in sub.problems)
     return _validate(sub.data, source, doc, path.resolve().parent, extra, hide)
 
@@ -464,47 +313,9 @@ def apply_overrides(
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        loc = _split_loc(key)
+        loc = split_loc(key)
         try:
-            _set_path(data, loc, value)
+            set_path(data, loc, value)
         except (KeyError, IndexError, TypeError) as exc:
             problems.append((loc, Problem(f"cannot set: {exc.args[0] if exc.args else exc}", key)))
     return _validate(data, "command line", None, None, problems)
-
-
-def _set_path(data: Any, loc: tuple[Any, ...], value: Any) -> None:
-    if not loc:
-        raise KeyError("empty key")
-    node = data
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            if not isinstance(node, list) or not 0 <= part < len(node):
-                raise IndexError(f"no item [{part}] here")
-            node = node[part]
-        else:
-            if not isinstance(node, dict):
-                raise TypeError(f"{part!r} is not a section")
-            node = node.setdefault(part, {})
-    last = loc[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or not 0 <= last < len(node):
-            raise IndexError(f"no item [{last}] here")
-        node[last] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise TypeError(f"{last!r} is not a key of a section")
-
-
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """``tracking.min_hits=5`` -> ``("tracking.min_hits", 5)``; the value is read as YAML (for ``--set``)."""
-    import yaml
-
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE, e.g. tracking.min_hits=5 (got {text!r})")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value

@@ -33,6 +33,56 @@ def path_text(loc: Sequence[str | int]) -> str:
     return out
 
 
+def split_loc(text: str) -> tuple[Any, ...]:
+    """``cameras[1].name`` -> ``("cameras", 1, "name")``."""
+    parts: list[Any] = []
+    for piece in text.split("."):
+        name, *indexes = piece.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i.rstrip("]")) for i in indexes)
+    return tuple(parts)
+
+
+def set_path(data: Any, loc: Sequence[str | int], value: Any) -> None:
+    """Set ``data[loc...] = value`` in nested dicts and lists, creating missing sections as dicts."""
+    if not loc:
+        raise KeyError("empty key")
+    node = data
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            if not isinstance(node, list) or not 0 <= part < len(node):
+                raise IndexError(f"no item [{part}] here")
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise TypeError(f"{part!r} is not a section")
+            node = node.setdefault(part, {})
+    last = loc[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or not 0 <= last < len(node):
+            raise IndexError(f"no item [{last}] here")
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise TypeError(f"{last!r} is not a key of a section")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``tracking.min_hits=5`` -> ``("tracking.min_hits", 5)``; the value is read as YAML (for ``--set``)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected KEY=VALUE, e.g. tracking.min_hits=5 (got {text!r})")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
 @dataclass(frozen=True)
 class Problem:
     """One mistake in a config: where (key path, YAML line) and what to do."""

@@ -263,14 +263,14 @@ def test_require_files_reports_each_missing_file_at_its_key(tmp_path):
     class Outer(Strict):
         tls: Tls = Tls()
 
-    from edge_fer import config as config_module
+    from edge_fer.config_checks import problems_from
 
     good = tmp_path / "ca.pem"
     good.write_text("x")
     assert Outer.model_validate({"tls": {"enabled": False, "ca_file": "/nope"}}).tls.ca_file == Path("/nope")
     with pytest.raises(Exception) as info:
         Outer.model_validate({"tls": {"enabled": True, "ca_file": str(good), "cert_file": "/nope/c.pem"}})
-    (located,) = config_module._problems_from(info.value, None)
+    (located,) = problems_from(info.value, Outer, None)
     assert located[0] == ("tls", "cert_file")
     assert located[1].path == "tls.cert_file"
     assert located[1].message == "file /nope/c.pem does not exist (needed because enabled is true)"
