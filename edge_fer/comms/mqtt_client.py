@@ -18,7 +18,6 @@ How delivery works:
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from edge_fer.comms.connection import RecordingClient, Throttle, describe_connect_error
 from edge_fer.comms.outbox import Message, Outbox
 from edge_fer.comms.settings import MqttSettings
 from edge_fer.comms.topics import Topics
@@ -52,54 +52,6 @@ class PublisherStats:
     last_error: str | None
 
 
-class _Throttle:
-    """Say a repeated problem once per ``interval``, and a new problem at once."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last_key: str | None = None
-        self._last_t = -1e18
-        self.suppressed = 0
-
-    def ready(self, key: str) -> bool:
-        now = time.monotonic()
-        if key != self._last_key or now - self._last_t >= self.interval:
-            self._last_key, self._last_t = key, now
-            return True
-        self.suppressed += 1
-        return False
-
-    def reset(self) -> None:
-        self._last_key = None
-
-
-class _Client(mqtt.Client):
-    """paho's client, remembering why the last connection attempt failed (``on_connect_fail`` does not say)."""
-
-    connect_error: BaseException | None = None
-
-    def reconnect(self) -> mqtt.MQTTErrorCode:
-        try:
-            rc = super().reconnect()
-        except OSError as exc:
-            self.connect_error = exc
-            raise
-        self.connect_error = None
-        return rc
-
-
-def _describe_connect_error(exc: BaseException | None, tls: bool) -> tuple[int, str]:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return logging.ERROR, f"TLS certificate rejected: {exc.verify_message or exc}"
-    if isinstance(exc, ssl.SSLError):
-        return logging.ERROR, f"TLS handshake failed: {exc.reason or exc}"
-    if tls and isinstance(exc, ConnectionResetError):
-        return logging.ERROR, "TLS handshake failed: the broker reset the connection (is this port a TLS listener?)"
-    if exc is None:
-        return logging.WARNING, "connection failed"
-    return logging.WARNING, f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-
-
 class MqttPublisher:
     """A buffered, ordered, reconnecting publisher for one device. Thread-safe; start with :meth:`start`."""
 
@@ -117,9 +69,9 @@ class MqttPublisher:
         self._counts = dict.fromkeys(("published", "acked", "failed", "resent", "connects", "connect_failures"), 0)
         self._last_error: str | None = None
         self._attempt_reported = False  # the current connection attempt's failure has been counted
-        self._drop_log = _Throttle(10.0)
+        self._drop_log = Throttle(10.0)
         self._dropped_reported = 0
-        self._error_log = _Throttle(60.0)
+        self._error_log = Throttle(60.0)
         self._subscriptions: dict[str, MessageHandler] = {}
         self._on_connect_hooks: list[Callable[[], None]] = []
         self._client = self._make_client()
@@ -220,11 +172,13 @@ class MqttPublisher:
 
     # -- paho setup and callbacks (paho's network thread) --------------------------------------------------
 
-    def _make_client(self) -> _Client:
+    def _make_client(self) -> RecordingClient:
         s = self.settings
         protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
-        kwargs = {} if s.protocol == "5" else {"clean_session": True}
-        client = _Client(mqtt.CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=protocol, **kwargs)
+        session = {} if s.protocol == "5" else {"clean_session": True}  # MQTT 5: clean_start in connect_async
+        client = RecordingClient(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=protocol, **session
+        )
         client.suppress_exceptions = True
         if s.username is not None:
             client.username_pw_set(s.username, s.password.reveal() if s.password is not None else None)
@@ -275,7 +229,7 @@ class MqttPublisher:
                 log.exception("MQTT: on-connect hook failed")
 
     def _on_connect_fail(self, client, userdata) -> None:
-        level, text = _describe_connect_error(getattr(client, "connect_error", None), self.settings.tls is not None)
+        level, text = describe_connect_error(getattr(client, "connect_error", None), self.settings.tls is not None)
         self._set_error(level, f"cannot connect: {text}; {self._retrying}")
 
     def _on_pre_connect(self, client, userdata) -> None:

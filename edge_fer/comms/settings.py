@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from edge_fer.comms.credentials import Secret
+from edge_fer.comms.credentials import Secret, resolve_password
 from edge_fer.comms.mqtt_url import DEFAULT_PORTS, BrokerAddress, parse_mqtt_url
 from edge_fer.comms.topics import DEFAULT_PREFIX, check_prefix, safe_name
 
@@ -112,7 +112,7 @@ class MqttSettings:
         if address.username is not None:
             base["username"] = address.username
         if address.password is not None:
-            base["password"] = address.password
+            base["password"] = resolve_password(url_password=address.password)  # accepted, with a warning
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
 
@@ -130,3 +130,51 @@ class MqttSettings:
 
     def with_(self, **changes: object) -> MqttSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def settings_from_options(
+    *,
+    device: str,
+    url: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    tls: bool | None = None,
+    username: str | None = None,
+    password_file: str | Path | None = None,
+    password_env: str | None = None,
+    credential: str | None = None,
+    ca_file: str | Path | None = None,
+    cert_file: str | Path | None = None,
+    key_file: str | Path | None = None,
+    insecure: bool = False,
+    **rest: object,
+) -> MqttSettings:
+    """Settings from a config section's flat options: the broker as ``url`` or as ``host``/``port``/``tls``,
+    the password resolved from its file, variable or systemd credential, TLS on with ``mqtts://``,
+    ``tls: true`` or any certificate file. ``rest`` are :class:`MqttSettings` fields (client_id, qos, ...)."""
+    if url is not None and host is not None:
+        raise ValueError("mqtt: set either url or host, not both")
+    address = parse_mqtt_url(url) if url is not None else None
+    if address is not None and port is not None:
+        raise ValueError("mqtt: the port is part of the url; remove port")
+    url_tls = address.tls if address is not None else False
+    if tls is False and url_tls:
+        raise ValueError("mqtt: tls is false but the url is mqtts://")
+    use_tls = bool(tls) or url_tls or any(f is not None for f in (ca_file, cert_file, key_file))
+    if address is not None and address.username is not None and username not in (None, address.username):
+        raise ValueError("mqtt: the url and username name different users; remove one")
+    password = resolve_password(
+        password_file=password_file,
+        password_env=password_env,
+        credential=credential,
+        url_password=address.password if address is not None else None,
+    )
+    return MqttSettings(
+        host=address.host if address is not None else (host or "127.0.0.1"),
+        port=address.port if address is not None else port,
+        tls=TlsSettings(ca_file, cert_file, key_file, insecure) if use_tls else None,
+        username=username if username is not None else (address.username if address is not None else None),
+        password=password,
+        device=device,
+        **rest,  # type: ignore[arg-type]
+    )

@@ -6,7 +6,7 @@ import ssl
 import pytest
 
 from edge_fer.comms.credentials import Secret
-from edge_fer.comms.settings import MqttSettings, TlsSettings
+from edge_fer.comms.settings import MqttSettings, TlsSettings, settings_from_options
 
 
 def test_defaults():
@@ -84,3 +84,38 @@ def test_tls_context_errors_name_the_file(tls_files):
     with pytest.raises(ValueError, match="not a matching certificate and key"):
         TlsSettings(cert_file=tls_files.client_cert, key_file=tls_files.server_key).context()
     TlsSettings(ca_file=tls_files.ca, cert_file=tls_files.client_cert, key_file=tls_files.client_key).context()
+
+
+def test_settings_from_options(tmp_path, monkeypatch, tls_files):
+    monkeypatch.setenv("MQTT_PW", "from-env")
+    s = settings_from_options(device="d", url="mqtt://alice@broker:1884", password_env="MQTT_PW", qos=0)
+    assert (s.host, s.effective_port, s.tls, s.username, s.qos) == ("broker", 1884, None, "alice", 0)
+    assert s.password.reveal() == "from-env"
+    s = settings_from_options(device="d", host="broker", ca_file=tls_files.ca, username="bob", discovery=True)
+    assert s.tls == TlsSettings(ca_file=tls_files.ca) and s.effective_port == 8883 and s.discovery
+    assert settings_from_options(device="d").address.url == "mqtt://127.0.0.1:1883"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"url": "mqtt://a", "host": "b"}, "either url or host"),
+        ({"url": "mqtt://a", "port": 1}, "remove port"),
+        ({"url": "mqtts://a", "tls": False}, "tls is false"),
+        ({"url": "mqtt://alice@a", "username": "bob"}, "different users"),
+        ({"url": "mqtt://u:pw@a", "password_env": "X"}, "remove one"),
+        ({"url": "mqtt://a:0"}, "invalid MQTT URL"),
+        ({"host": "a", "qos": 5}, "qos"),
+        ({"host": "a", "password_file": "/nonexistent"}, "does not exist"),
+    ],
+)
+def test_bad_options(kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        settings_from_options(device="d", **kwargs)
+
+
+def test_a_password_in_the_url_is_accepted_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
+        s = MqttSettings.from_url("mqtt://alice:hunter2@broker", device="d")
+    assert s.password.reveal() == "hunter2"
+    assert "URL holds a password" in caplog.text and "hunter2" not in caplog.text

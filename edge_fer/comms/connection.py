@@ -1,0 +1,63 @@
+"""How a connection attempt went, in words an operator can act on, said once rather than every retry.
+
+paho reports a failed TCP or TLS connect through ``on_connect_fail`` without the exception, so
+:class:`RecordingClient` keeps it; :func:`describe_connect_error` turns it into one line (certificate
+problems and TLS/plain port mix-ups are errors, an unreachable broker a warning); :class:`Throttle` lets a
+problem that repeats on every retry through once per interval, and a new problem at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+
+import paho.mqtt.client as mqtt
+
+
+class Throttle:
+    """Say a repeated problem once per ``interval``, and a new problem at once."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last_key: str | None = None
+        self._last_t = -1e18
+        self.suppressed = 0
+
+    def ready(self, key: str) -> bool:
+        now = time.monotonic()
+        if key != self._last_key or now - self._last_t >= self.interval:
+            self._last_key, self._last_t = key, now
+            return True
+        self.suppressed += 1
+        return False
+
+    def reset(self) -> None:
+        self._last_key = None
+
+
+class RecordingClient(mqtt.Client):
+    """paho's client, remembering why the last connection attempt failed (``on_connect_fail`` does not say)."""
+
+    connect_error: BaseException | None = None
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        try:
+            rc = super().reconnect()
+        except OSError as exc:
+            self.connect_error = exc
+            raise
+        self.connect_error = None
+        return rc
+
+
+def describe_connect_error(exc: BaseException | None, tls: bool) -> tuple[int, str]:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return logging.ERROR, f"TLS certificate rejected: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return logging.ERROR, f"TLS handshake failed: {exc.reason or exc}"
+    if tls and isinstance(exc, ConnectionResetError):
+        return logging.ERROR, "TLS handshake failed: the broker reset the connection (is this port a TLS listener?)"
+    if exc is None:
+        return logging.WARNING, "connection failed"
+    return logging.WARNING, f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
