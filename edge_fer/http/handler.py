@@ -216,7 +216,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
         expected = token.encode("utf-8")
         scheme, _, value = self.headers.get("Authorization", "").partition(" ")
         offered = [value.strip()] if scheme.lower() == "bearer" else []
-        offered += parse_qs(query, keep_blank_values=True, max_num_fields=20).get("token", [])
+        try:
+            offered += parse_qs(query, keep_blank_values=True, max_num_fields=20).get("token", [])
+        except ValueError:  # more query fields than any page URL has
+            return False
         # Compare every candidate so the time taken does not depend on which one matched.
         matches = [hmac.compare_digest(candidate.encode("utf-8", "replace"), expected) for candidate in offered]
         return any(matches)

@@ -14,7 +14,8 @@ class HttpSettings:
     """What the ``http:`` config section maps to.
 
     Off by default: when enabled, annotated camera frames (faces included) leave the process,
-    so the operator opts in, and the default bind address keeps them on this machine.
+    so the operator opts in, and the default bind address keeps them on this machine. ``enabled`` is for
+    the pipeline, which builds a ``PreviewServer`` only when it is true.
     """
 
     enabled: bool = False

@@ -120,6 +120,12 @@ def test_token_in_query_or_bearer_header_is_accepted(token_server):
     assert get(token_server, "/events.json", headers={"Authorization": f"bearer {TOKEN}"})[0] == 200
 
 
+def test_a_query_with_too_many_fields_is_refused_not_crashed(token_server, caplog):
+    query = "&".join(f"f{i}=1" for i in range(40)) + f"&token={TOKEN}"
+    assert get(token_server, f"/stats.json?{query}")[0] == 401
+    assert "Traceback" not in caplog.text and get(token_server, "/healthz")[0] == 200
+
+
 def test_page_carries_the_token_to_its_own_urls(token_server):
     status, _, body = get(token_server, "/", headers={"Authorization": f"Bearer {TOKEN}"})
     page = body.decode()
