@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge_fer.config_checks import ExistingFile, FieldProblems, WritablePath, problems_from, require_files
+from edge_fer.config_checks import ExistingFile, FieldProblems, Strict, WritablePath, problems_from, require_files
+from edge_fer.config_comms import HttpSection, MqttSection
 from edge_fer.config_source import (
     ConfigError,
     Document,
@@ -56,10 +57,6 @@ def safe_name(value: str) -> str:
     """A name usable as one MQTT topic level and a file name: lowercase a-z, 0-9, '_' and '-'."""
     cleaned = _SAFE.sub("_", value.strip().lower()).strip("_")
     return cleaned or "unnamed"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -186,6 +183,8 @@ class Config(Strict):
     events: EventsSection = EventsSection()
     output: OutputSection = OutputSection()
     stats: StatsSection = StatsSection()
+    mqtt: MqttSection = MqttSection()
+    http: HttpSection = HttpSection()
 
     @field_validator("device", mode="before")
     @classmethod
@@ -209,6 +208,18 @@ class Config(Strict):
                 seen[key] = index
         if problems:
             raise FieldProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_usable(self) -> Config:
+        # Build the publisher's settings now, so check-config (and ExecStartPre=) catches a bad URL or an
+        # unreadable password instead of the running daemon.
+        from edge_fer.config_comms import mqtt_settings
+
+        try:
+            mqtt_settings(self.mqtt, self.safe_device)
+        except ValueError as exc:
+            raise FieldProblems([("mqtt", str(exc))]) from None
         return self
 
     @property

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 from edge_fer.config_source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
+
+
+class Strict(BaseModel):
+    """Every config section: unknown keys are errors, defaults are validated, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
 
 
 class FieldProblems(ValueError):

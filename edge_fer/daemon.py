@@ -13,6 +13,7 @@ import threading
 from edge_fer import exitcodes
 from edge_fer.config import Config
 from edge_fer.events import new_run_id
+from edge_fer.sinks.base import Sink
 
 log = logging.getLogger("edge_fer.daemon")
 
@@ -73,21 +74,37 @@ class Daemon:
             self.analyzer = build_analyzer(config)
         except ModelError as exc:
             raise DaemonError(str(exc), exitcodes.UNAVAILABLE) from None
+        self.http = self._http_server()
         self.mqtt = self._mqtt_sink(mqtt_url)
         self.sinks = self._sink_runner()
+        self.pipeline = None
 
     def _mqtt_sink(self, url: str | None):
-        if url is None:
-            return None
-        from edge_fer.comms.settings import MqttSettings
-        from edge_fer.sinks.mqtt import MqttSink
+        from edge_fer.config_comms import mqtt_settings
 
         try:
-            settings = MqttSettings.from_url(url, device=self.config.safe_device)
+            settings = mqtt_settings(self.config.mqtt, self.config.safe_device, url=url)
         except ValueError as exc:
-            raise DaemonError(f"--mqtt: {exc}", exitcodes.USAGE) from None
-        return MqttSink(
-            settings, [c.safe_name for c in self.config.cameras], run_id=self.run_id, device_name=self.config.device
+            where, code = ("--mqtt", exitcodes.USAGE) if url else ("mqtt", exitcodes.CONFIG)
+            raise DaemonError(f"{where}: {exc}", code) from None
+        if settings is None:
+            return None
+        from edge_fer.sinks.mqtt import MqttSink
+
+        cameras = [c.safe_name for c in self.config.cameras]
+        return MqttSink(settings, cameras, run_id=self.run_id, device_name=self.config.device)
+
+    def _http_server(self):
+        if not self.config.http.enabled:
+            return None
+        from edge_fer.config_comms import http_settings
+        from edge_fer.http.server import PreviewServer
+
+        return PreviewServer(
+            http_settings(self.config.http),
+            lambda: (self.pipeline.latest_stats if self.pipeline else None) or {},
+            lambda: self.pipeline.health() if self.pipeline else (False, {"starting": True}),
+            cameras=[c.safe_name for c in self.config.cameras],
         )
 
     def _sink_runner(self):
@@ -101,6 +118,8 @@ class Daemon:
             sinks.append(StdoutSink())
         if self.mqtt is not None:
             sinks.append(self.mqtt)
+        if self.http is not None:
+            sinks.append(_PreviewEvents(self.http))
         video = self.config.output.video
         if video.path is not None:
             from edge_fer.sinks.video import VideoSink, VideoSinkConfig
@@ -119,7 +138,8 @@ class Daemon:
         return SinkRunner(sinks)
 
     def _frames_wanted(self, camera: str) -> bool:
-        return self.preview is not None or self.sinks.wants_frames
+        watched = self.http is not None and self.http.watchers(camera) > 0
+        return watched or self.preview is not None or self.sinks.wants_frames
 
     def run(self) -> int:
         from edge_fer.capture import SourceError
@@ -133,9 +153,18 @@ class Daemon:
             consumers.append(lambda camera, frame, image: self.sinks.publish_frame(frame, image))
         if self.preview is not None:
             consumers.append(self.preview.show)
+        if self.http is not None:
+            consumers.append(lambda camera, frame, image: self.http.offer_frame(camera, image, frame.t_mono))
+            from edge_fer.http.server import PreviewError
+
+            try:
+                self.http.start()
+            except PreviewError as exc:
+                log.error("%s", exc)
+                return exitcodes.CONFIG
         self.sinks.start()
         try:
-            pipeline = Pipeline(
+            self.pipeline = pipeline = Pipeline(
                 self.config,
                 self.analyzer,
                 self.sinks,
@@ -150,11 +179,15 @@ class Daemon:
             )
         except (SourceError, ValueError) as exc:
             self.sinks.close(2.0)
+            if self.http is not None:
+                self.http.stop(1.0)
             log.error("%s", exc)
             return exitcodes.CONFIG
         try:
             return pipeline.run()
         finally:
+            if self.http is not None:
+                self.http.stop(1.0)
             if self.preview is not None:
                 self.preview.close()
             self.notifier.close()
@@ -163,3 +196,16 @@ class Daemon:
         if self.mqtt is not None:
             payload["mqtt"] = self.mqtt.mqtt_stats()
             self.mqtt.stats(payload)
+
+
+class _PreviewEvents(Sink):
+    """Feeds the latest events to the browser preview, on its own sink thread like any output."""
+
+    name = "http"
+    queue_size = 100
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def handle(self, event) -> None:
+        self.server.offer_event(event.to_dict())

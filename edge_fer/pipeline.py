@@ -31,6 +31,7 @@ from edge_fer.vision.types import Face
 log = logging.getLogger("edge_fer.pipeline")
 
 IDLE_WAIT = 0.25
+SNAPSHOT_INTERVAL = 1.0  # how fresh the stats seen by the HTTP page and STATUS= are
 JOIN_TIMEOUT = 1.5
 FLUSH_TIMEOUT = 2.0
 
@@ -98,6 +99,8 @@ class Pipeline:
         self.model = ModelInfo(name=classifier.name, sha256=classifier.sha256_short.split("+")[0])
         self.cameras = [self._camera(cam) for cam in config.cameras]
         self._next_stats = time.monotonic() + config.stats.interval
+        self._next_snapshot = 0.0
+        self.latest_stats: dict | None = None  # replaced whole, so other threads may read it
         self._turn = 0
 
     def _camera(self, cam: CameraConfig) -> Camera:
@@ -148,8 +151,7 @@ class Pipeline:
         return Camera(cam, capture, tracker, policy)
 
     def _camera_state(self, camera: str, state: str, detail: str) -> None:
-        level = logging.WARNING if state in ("reconnecting", "failed") else logging.INFO
-        log.log(level, "camera %s: %s%s", camera, state, f" ({detail})" if detail else "")
+        log.debug("camera %s: %s%s", camera, state, f" ({detail})" if detail else "")  # capture logs it too
         if self.on_camera_state is not None:
             try:
                 self.on_camera_state(camera, state, detail)
@@ -269,11 +271,16 @@ class Pipeline:
         return payload
 
     def _maybe_stats(self, force: bool = False) -> None:
+        """Refresh the snapshot every second (on this thread: the meters are not shared) and report
+        it every ``stats.interval`` seconds."""
         now = time.monotonic()
+        if force or now >= self._next_snapshot:
+            self._next_snapshot = now + SNAPSHOT_INTERVAL
+            self.latest_stats = self.stats()
         if not force and now < self._next_stats:
             return
         self._next_stats = now + self.config.stats.interval
-        payload = self.stats()
+        payload = self.latest_stats
         if self.on_stats is not None:
             try:
                 self.on_stats(payload)
@@ -282,6 +289,18 @@ class Pipeline:
         log.info("stats: %s", stats_line(payload))
         if self.notifier is not None:
             self.notifier.status(stats_line(payload))
+
+    def health(self) -> tuple[bool, dict]:
+        """Frames flow on every camera that should deliver them: for ``/healthz`` (any thread)."""
+        now = time.monotonic()
+        cameras = {}
+        for cam in self.cameras:
+            state = cam.capture.state
+            last = cam.meters.last_processed_mono
+            age = None if last is None else round(now - last, 1)
+            stalled = state != "ended" and (state != "connected" or age is None or age > cam.config.stall_timeout)
+            cameras[cam.name] = {"state": state, "last_frame_age_s": age, "ok": not stalled}
+        return all(c["ok"] for c in cameras.values()), {"cameras": cameras}
 
     # -- shutdown --------------------------------------------------------------------------------
 

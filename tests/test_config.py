@@ -360,12 +360,12 @@ def test_overrides_by_key_path_skip_none_and_resolve_paths_against_the_working_d
 
 def test_bad_overrides_name_the_key_path():
     with pytest.raises(ConfigError) as info:
-        apply_overrides(load_config(None), {"cameras[0].fps": 0, "mqtt.url": "mqtt://x", "cameras[3].fps": 1})
+        apply_overrides(load_config(None), {"cameras[0].fps": 0, "telemetry.url": "x", "cameras[3].fps": 1})
     assert info.value.source == "command line"
     assert sorted(info.value.problems) == [
         "cameras[0].fps: Input should be greater than 0 (got 0)",
         "cameras[3].fps: cannot set: no item [3] here",
-        "mqtt: unknown key; every option is listed in config/edge-fer.yaml",
+        "telemetry: unknown key; every option is listed in config/edge-fer.yaml",
     ]
 
 

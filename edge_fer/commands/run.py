@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, repeat_window=config.log_repeat_window)
 
     from edge_fer.daemon import Daemon, DaemonError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def open_session(path: str | Path, threads: int = 1):
     One intra-op thread by default: the cascade runs many tiny inferences, where thread
     hand-off costs more than it saves, and the other core stays free for capture and sinks.
     """
+    # ONNX Runtime 1.32 otherwise writes a telemetry database under ~/.cache (model names, CPU details).
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     path = Path(path)
