@@ -86,12 +86,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
         try:
             head = self._read_head(time.monotonic() + HEAD_DEADLINE_S)
-        except _HeadTooLarge as exc:
-            self.send_error(exc.status)
-            return
-        except TimeoutError:
-            with contextlib.suppress(OSError):
-                self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+        except (_HeadTooLarge, TimeoutError) as exc:
+            status = exc.status if isinstance(exc, _HeadTooLarge) else HTTPStatus.REQUEST_TIMEOUT
+            with contextlib.suppress(OSError):  # the client may be gone already
+                self.send_error(status)
             return
         except ConnectionError:
             return
