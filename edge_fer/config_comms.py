@@ -47,12 +47,6 @@ class MqttSection(Strict):
     discovery: bool = False  # Home Assistant MQTT discovery
     discovery_prefix: str = "homeassistant"
 
-    @model_validator(mode="after")
-    def _one_broker(self) -> MqttSection:
-        if self.url and self.host:
-            raise ValueError("set either url or host, not both")
-        return self
-
     @property
     def enabled(self) -> bool:
         return bool(self.url or self.host)
@@ -69,37 +63,28 @@ class HttpSection(Strict):
 
 
 def mqtt_settings(section: MqttSection, device: str, url: str | None = None):
-    """The publisher's settings from the section (``url`` from --mqtt wins); None when MQTT is off.
+    """The publisher's settings from the section (``url`` from --mqtt replaces the section's broker);
+    None when MQTT is off. Raises ValueError (one line, naming the setting) when the broker address or
+    the password is unusable."""
+    from edge_fer.comms.settings import settings_from_options
 
-    Raises ValueError (one line, naming the setting) when the broker address or password is unusable.
-    """
-    from edge_fer.comms.credentials import resolve_password
-    from edge_fer.comms.mqtt_url import parse_mqtt_url
-    from edge_fer.comms.settings import MqttSettings, TlsSettings
-
-    url = url or section.url
-    if not url and not section.host:
+    if not (url or section.enabled):
         return None
-    host, port, use_tls, username, url_password = section.host, section.port, section.tls.enabled, None, None
-    if url:
-        address = parse_mqtt_url(url)
-        host, port = address.host, section.port or address.port
-        use_tls, username, url_password = use_tls or address.tls, address.username, address.password
-    password = resolve_password(
+    t = section.tls
+    return settings_from_options(
+        device=device,
+        url=url or section.url,
+        host=None if url else section.host,
+        port=None if url else section.port,
+        tls=t.enabled or None,
+        username=section.username,
         password_file=section.password_file,
         password_env=section.password_env,
         credential=section.credential,
-        url_password=url_password,
-    )
-    t = section.tls
-    tls = TlsSettings(ca_file=t.ca_file, cert_file=t.cert_file, key_file=t.key_file, insecure=t.insecure)
-    return MqttSettings(
-        host=host,
-        port=port,
-        tls=tls if use_tls else None,
-        username=section.username or username,
-        password=password,
-        device=device,
+        ca_file=t.ca_file,
+        cert_file=t.cert_file,
+        key_file=t.key_file,
+        insecure=t.insecure,
         client_id=section.client_id,
         topic_prefix=section.topic_prefix,
         protocol=section.protocol,
