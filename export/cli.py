@@ -1,4 +1,4 @@
-"""``python -m export``: reproducible model exports (and, later, training and reports)."""
+"""``python -m export``: reproducible model exports, training and training reports."""
 
 from __future__ import annotations
 
@@ -116,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", help="model name recorded in the metadata (default: file stem)")
     p.set_defaults(func=_cmd_emotion)
+
+    from export.train_cli import add_report_arguments, add_train_arguments, cmd_report, cmd_train
+
+    p = sub.add_parser("train", help="train an emotion model on FER2013 (folders or fer2013.csv), resumable")
+    add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("report", help="rewrite a run's reports (and optionally model.onnx) from its checkpoint")
+    add_report_arguments(p)
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,77 @@
+"""Run reports: metrics checked by hand, figures that decode, files replaced atomically."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from export.checkpoint import Checkpoint, atomic_write_text
+from export.reports import REPORT_FILES, ClassMetrics, write_reports
+
+LABELS = ("angry", "happy", "sad")
+
+
+def metrics() -> ClassMetrics:
+    # truth: 4 angry, 4 happy, 2 sad
+    y_true = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 1, 2, 1, 1, 1, 0, 2, 1])
+    return ClassMetrics.from_predictions(LABELS, y_true, y_pred)
+
+
+def test_metrics_match_hand_computation():
+    m = metrics()
+    assert m.confusion.tolist() == [[2, 1, 1], [1, 3, 0], [0, 1, 1]]
+    assert m.accuracy == pytest.approx(0.6)
+    assert m.precision.tolist() == pytest.approx([2 / 3, 3 / 5, 1 / 2])
+    assert m.recall.tolist() == pytest.approx([2 / 4, 3 / 4, 1 / 2])
+    f1_angry = 2 * (2 / 3) * 0.5 / (2 / 3 + 0.5)
+    assert m.f1[0] == pytest.approx(f1_angry)
+    assert m.macro_f1 == pytest.approx(np.mean([f1_angry, 2 * 0.6 * 0.75 / 1.35, 0.5]))
+    assert m.per_class()["happy"]["support"] == 4
+
+
+def test_text_report_lists_every_label_and_the_averages():
+    lines = metrics().text().splitlines()
+    assert lines[0].split() == ["precision", "recall", "f1-score", "support"]
+    angry = next(line for line in lines if line.split()[:1] == ["angry"])
+    assert angry.split()[1:] == ["0.6667", "0.5000", "0.5714", "4"]
+    accuracy = next(line for line in lines if line.split()[:1] == ["accuracy"])
+    assert accuracy.split()[1:] == ["0.6000", "10"]
+    assert any(line.split()[:2] == ["macro", "avg"] for line in lines)
+
+
+def test_a_label_never_predicted_scores_zero_not_nan():
+    m = ClassMetrics.from_predictions(LABELS, np.array([0, 1, 2]), np.array([0, 0, 0]))
+    assert m.precision.tolist() == pytest.approx([1 / 3, 0, 0])
+    assert not np.isnan(m.f1).any()
+
+
+def test_write_reports_produces_readable_files(tmp_path):
+    history = [
+        {"epoch": e, "loss": 2 - 0.1 * e, "acc": 0.3 + 0.05 * e, "val_loss": 1.9 - 0.05 * e, "val_acc": 0.3 + 0.04 * e}
+        for e in (1, 2, 3)
+    ]
+    write_reports(tmp_path, metrics(), history, 3, "test run", {"val_accuracy": 0.6})
+    for name in REPORT_FILES:
+        assert (tmp_path / name).stat().st_size > 0
+    for name in ("confusion_matrix.png", "curves.png"):
+        image = cv2.imread(str(tmp_path / name))
+        assert image is not None and image.shape[0] > 200 and image.shape[1] > 200
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"val_accuracy": 0.6}
+    assert "angry" in (tmp_path / "classification_report.txt").read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4)]
+    Checkpoint({"epoch": 3}, arrays, [np.zeros(2)], arrays).save(tmp_path)
+    back = Checkpoint.load(tmp_path)
+    assert back.state == {"epoch": 3}
+    assert all(np.array_equal(a, b) for a, b in zip(back.model, arrays))
+    assert len(back.optimizer) == 1 and len(back.best) == 2
+    with pytest.raises(ValueError, match=r"no checkpoint\.npz"):
+        Checkpoint.load(tmp_path / "empty")
+    atomic_write_text(tmp_path / "checkpoint.npz", "truncated")
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        Checkpoint.load(tmp_path)

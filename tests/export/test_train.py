@@ -1,0 +1,111 @@
+"""``python -m export train`` end to end on a tiny astronaut data set: one epoch, resume, reports, ONNX."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_fer.vision.onnx_session import metadata, open_session
+from export.checkpoint import Checkpoint
+from export.cli import main
+from export.emotion import CANONICAL_LABELS
+from export.reports import REPORT_FILES
+from tests.export.fer_fixtures import face_crop, write_folder_set
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY_KEYS = {
+    "arch", "params", "input", "labels", "status", "epochs_planned", "epochs_run", "best_epoch", "val_accuracy",
+    "val_accuracy_flip", "macro_f1", "per_class", "training_seconds", "seed", "config", "data", "versions", "onnx",
+}  # fmt: skip
+
+
+def export_cli(*args: str) -> subprocess.CompletedProcess:
+    # A fresh process per call: training enables TensorFlow's global op determinism.
+    return subprocess.run(
+        [sys.executable, "-m", "export", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def epoch_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line.split()[0] + " " + line.split()[1] for line in result.stdout.splitlines() if line.startswith("epoch ")]
+
+
+@pytest.mark.export
+@pytest.mark.slow
+def test_one_epoch_then_resume_then_export(tf, tmp_path):
+    data = write_folder_set(tmp_path / "fer", per_label=6)
+    run = tmp_path / "run"
+    first = export_cli(
+        "train", "--data", str(data), "--arch", "compact", "--out", str(run),
+        "--epochs", "2", "--batch-size", "8", "--seed", "3", "--stop-after", "1",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert epoch_lines(first) == ["epoch 1/2"]
+    history_1 = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history_1] == [1]
+    assert json.loads((run / "summary.json").read_text())["status"] == "paused"
+
+    second = export_cli("train", "--out", str(run), "--resume", "--export")
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stdout and "after epoch 1" in second.stdout
+    assert epoch_lines(second) == ["epoch 2/2"]
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[0] == history_1[0]
+    assert (run / "history.csv").read_text().splitlines()[0] == "epoch,loss,acc,val_loss,val_acc,lr,seconds"
+
+    for name in REPORT_FILES:
+        assert (run / name).is_file(), name
+    for name in ("confusion_matrix.png", "curves.png"):
+        assert cv2.imread(str(run / name)) is not None, name
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_KEYS
+    assert summary["status"] == "finished" and summary["epochs_run"] == 2 and summary["seed"] == 3
+    assert summary["labels"] == list(CANONICAL_LABELS)
+    assert sum(c["support"] for c in summary["per_class"].values()) == 7  # one held out per label
+    assert summary["onnx"]["max_abs_diff"] <= 1e-4 and summary["onnx"]["samples"] == 32
+
+    session = open_session(run / "model.onnx")
+    meta = metadata(session)
+    assert json.loads(meta["edge_fer.labels"]) == list(CANONICAL_LABELS)
+    assert json.loads(meta["edge_fer.input_size"]) == [48, 48]
+    assert meta["edge_fer.color"] == "gray" and meta["edge_fer.output"] == "probabilities"
+    assert json.loads(meta["edge_fer.normalization"]) == {"mean": 127.5, "std": 127.5}
+    x = (np.stack([face_crop(3, 0), face_crop(5, 1)])[..., None].astype(np.float32) - 127.5) / 127.5
+    probs = session.run(None, {"input": x})[0]
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+    again = export_cli("train", "--out", str(run), "--resume", "--epochs", "3")
+    assert again.returncode == 2 and "--epochs 3 (run has 2)" in again.stderr and "Traceback" not in again.stderr
+
+
+def _fake_run(run: Path, data: Path) -> None:
+    config = {"data": str(data), "arch": "compact", "epochs": 5, "lr": 0.001}
+    Checkpoint({"config": config, "labels": list(CANONICAL_LABELS), "progress": {}}, [], [], []).save(run)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "{tmp}/missing"], "{tmp}/missing: no such file or folder"),
+        (["--data", "{tmp}", "--resume"], "no checkpoint.npz"),
+        (["--data", "{tmp}", "--epochs", "0"], "--epochs must be positive"),
+        (["--resume", "--out", "{tmp}/run", "--lr", "0.01"], "--lr 0.01 (run has 0.001) differ"),
+        (["--data", "{tmp}/fer", "--out", "{tmp}/run"], "already holds a run; add --resume"),
+        ([], "--data is required"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, args, message):
+    write_folder_set(tmp_path / "fer", per_label=2)
+    (tmp_path / "run").mkdir()
+    _fake_run(tmp_path / "run", tmp_path / "fer")
+    argv = ["train", "--out", str(tmp_path / "new"), *[a.replace("{tmp}", str(tmp_path)) for a in args]]
+    if "--out" in args:
+        argv = ["train", *[a.replace("{tmp}", str(tmp_path)) for a in args]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message.replace("{tmp}", str(tmp_path)) in err
