@@ -93,6 +93,7 @@ class _Worker:
         self.events_queued = self.frames_queued = 0
         self.delivered = self.dropped = self.errors = self.frames_delivered = self.frames_dropped = 0
         self.closed = False
+        self.flush_failed = False  # the last flush did not finish and nothing has arrived since
         self._last_error_log = -float("inf")
         self._suppressed = 0
         self.thread = threading.Thread(target=self._loop, name=f"sink-{sink.name}", daemon=True)
@@ -154,11 +155,18 @@ class _Worker:
                         self.delivered += 1
                     else:
                         self.frames_delivered += 1
+            self.flush_failed = False
 
     def _control(self, control: _Control) -> bool:
         remaining = max(0.0, control.deadline - time.monotonic())
         try:
-            ok = bool(self.sink.flush(remaining))
+            if control.kind == "close" and self.flush_failed:
+                # It could not flush a moment ago (a broker away) and got nothing since: waiting again would
+                # only use up the time its close needs to say what it could not deliver.
+                ok = False
+            else:
+                ok = bool(self.sink.flush(remaining))
+                self.flush_failed = not ok
             if control.kind == "close":
                 self.sink.close()
             return ok
