@@ -36,7 +36,10 @@ class FieldProblems(ValueError):
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
     """Relative paths are relative to the config file's directory (the ``base_dir`` context)."""
-    value = value.expanduser()
+    try:
+        value = value.expanduser()
+    except RuntimeError:  # ~name of a user this machine does not have
+        raise ValueError(f"cannot expand {str(value).split('/')[0]!r}: no such user on this machine") from None
     if value.is_absolute():
         return value
     base = (info.context or {}).get("base_dir")

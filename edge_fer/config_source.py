@@ -23,13 +23,13 @@ Loc = tuple[str | int, ...]
 
 
 def path_text(loc: Sequence[str | int]) -> str:
-    """``("cameras", 0, "fps")`` -> ``cameras[0].fps``."""
+    """``("cameras", 0, "fps")`` -> ``cameras[0].fps``; an empty key shows as ``""``, so it is still a place."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + (str(part) or '""')
     return out
 
 
@@ -149,31 +149,47 @@ def parse_yaml(text: str, source: str) -> Document:
     """YAML text to a :class:`Document`; syntax errors raise :class:`ConfigError` with line and column."""
     import yaml
 
+    from edge_fer.config_shape import depth_problem, shape_problems
+
     try:
+        too_deep = depth_problem(text)  # before the composer, which recurses once per level
+        if too_deep is not None:
+            raise ConfigError(source, [too_deep])
         loader = yaml.SafeLoader(text)
         try:
             root = loader.get_single_node()
+            duplicates = _duplicate_keys(root)  # before construction, which flattens merge keys (<<) into the nodes
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, column = _error_position(exc, text)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         detail = f"{context}, {problem}" if context else problem
         raise ConfigError(
             source,
-            [
-                Problem(
-                    f"invalid YAML: {detail} (check indentation, colons and quotes)",
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                )
-            ],
+            [Problem(f"invalid YAML: {detail} (check indentation, colons and quotes)", line=line, column=column)],
         ) from None
     doc = Document(data=data, root=root)
-    doc.problems.extend(_duplicate_keys(root))
+    problems, fatal = shape_problems(data, doc.line_of)
+    if fatal:
+        raise ConfigError(source, problems)
+    doc.problems.extend(problems)
+    doc.problems.extend(duplicates)
     return doc
+
+
+def _error_position(exc: Exception, text: str) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of a YAML error; the reader's errors (NUL, control characters) carry only
+    an offset into the text."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return mark.line + 1, mark.column + 1
+    position = getattr(exc, "position", None)
+    if isinstance(position, int) and 0 <= position <= len(text):
+        return text.count("\n", 0, position) + 1, position - (text.rfind("\n", 0, position) + 1) + 1
+    return None, None
 
 
 def _duplicate_keys(root: yaml.Node | None) -> list[Problem]:
