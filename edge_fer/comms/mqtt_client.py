@@ -150,11 +150,15 @@ class MqttPublisher:
         if self._closed:
             return True
         deadline = time.monotonic() + timeout
-        self.flush(deadline - time.monotonic())
+        # With the broker known to be away, waiting would only delay the shutdown (the will said offline);
+        # while the first connection is still being made, it is worth the wait.
+        away = not self._connected and self._last_error is not None
+        if not away:
+            self.flush(deadline - time.monotonic())
         for topic, payload in farewell:
             self.publish(topic, payload, retain=True)
         self.publish(self.topics.availability, OFFLINE, retain=True)
-        self.flush(max(deadline - time.monotonic(), 0.5 if self._connected else 0.0))
+        self.flush(0.0 if away else max(deadline - time.monotonic(), 0.5))
         with self._lock:
             self._closed = self._stopping = True
             undelivered = len(self._outbox) + len(self._inflight)

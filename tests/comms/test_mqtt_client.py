@@ -49,10 +49,13 @@ def seqs(messages) -> list[int]:
 
 
 def assert_complete_in_order(received: list[int], n: int, reconnects: int) -> None:
-    """Every message arrived; the only disorder is a replay at a reconnect (duplicates, never loss)."""
+    """Every message arrived, and in order the first time; the only disorder is a replay at a reconnect.
+
+    A reconnect may replay on both hops: our re-send of unacknowledged messages (publisher to broker) and the
+    broker's re-send to the subscriber's persistent session (broker to subscriber)."""
     assert set(received) == set(range(n)), f"lost: {sorted(set(range(n)) - set(received))[:20]}"
-    rewinds = sum(b <= a for a, b in itertools.pairwise(received))
-    assert rewinds <= reconnects, f"{rewinds} out-of-order points for {reconnects} reconnects"
+    rewinds = [(a, b) for a, b in itertools.pairwise(received) if b <= a]
+    assert len(rewinds) <= 2 * reconnects, f"replays at {rewinds} for {reconnects} reconnects"
     first_seen = list(dict.fromkeys(received))
     assert first_seen == list(range(n))
 
@@ -171,7 +174,7 @@ def test_broker_stopped_mid_stream_and_back_5_s_later_loses_nothing(make_broker,
     sub.wait_for(lambda ms: len({m.payload for m in ms}) >= n, timeout=15)
     assert_complete_in_order(seqs(sub.on(FACE)), n, reconnects=1)
     s = pub.stats()
-    assert s.dropped == 0 and s.connects == 2 and n > 1000
+    assert (s.dropped, s.connects) == (0, 2) and n > 300, (s, n)
 
 
 @pytest.mark.slow
@@ -244,3 +247,18 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
     assert not pub.connected and "refused" in pub.last_error
     assert pub.stats().buffered == 1  # the message waits for a working login
     assert broker.log_text().count("not authorised") >= 4
+
+
+def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(broker, publisher, caplog):
+    pub = publisher(settings(broker.url))
+    pub.start()
+    assert pub.wait_connected(5)
+    broker.stop()
+    wait_until(lambda: not pub.connected, 5, "the publisher to notice")
+    for i in range(10):
+        pub.publish(FACE, str(i))
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
+        assert pub.close(timeout=5) is False
+    assert time.monotonic() - t0 < 2.0
+    assert "11 messages were not delivered before shutdown" in caplog.text  # 10 events and offline

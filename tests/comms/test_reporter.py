@@ -45,6 +45,7 @@ def test_events_state_status_and_stats_arrive_and_validate(broker, subscribe):
     sub = subscribe(broker.port, ["edge-fer/#"])
     reporter = make_reporter(broker.url)
     reporter.start()
+    assert reporter.flush(5)  # the initial state (no faces) is out before the first event can replace it
     reporter.camera_status("Front Door", "connected", "demo source")
     events = [e for _, e in play(happy_then_sad(), camera="Front Door", device="kiosk-1")]
     for e in events:
