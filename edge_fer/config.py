@@ -217,9 +217,13 @@ class Config(Strict):
         from edge_fer.config_comms import mqtt_settings
 
         try:
-            mqtt_settings(self.mqtt, self.safe_device)
+            settings = mqtt_settings(self.mqtt, self.safe_device)
         except ValueError as exc:
             raise FieldProblems([("mqtt", str(exc))]) from None
+        if settings is not None and settings.password is not None:
+            # From a file, the environment, a credential or the URL: the masking patterns cannot know it
+            # (a URL password may hold '/' or '@'), so the log redactor and check-config are told.
+            register_secrets([settings.password.reveal()])
         return self
 
     @property

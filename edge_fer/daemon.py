@@ -89,6 +89,10 @@ class Daemon:
             raise DaemonError(f"{where}: {exc}", code) from None
         if settings is None:
             return None
+        if settings.password is not None:  # a --mqtt URL's password was not in the config: mask it in logs too
+            from edge_fer.redact import register_secrets
+
+            register_secrets([settings.password.reveal()])
         from edge_fer.sinks.mqtt import MqttSink
 
         cameras = [c.safe_name for c in self.config.cameras]
