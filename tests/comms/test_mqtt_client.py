@@ -246,7 +246,7 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
     assert password is None or password not in caplog.text
     assert not pub.connected and "refused" in pub.last_error
     assert pub.stats().buffered == 1  # the message waits for a working login
-    assert broker.log_text().count("not authorised") >= 4
+    wait_until(lambda: broker.log_text().count("not authorised") >= 4, 5, "the broker to log the refusals")
 
 
 def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(broker, publisher, caplog):
