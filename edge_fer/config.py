@@ -122,6 +122,8 @@ class DetectorSection(Strict):
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     scale_factor: Annotated[float, Field(gt=0.1, lt=1.0)] = 0.709
     threads: Annotated[int, Field(ge=1, le=64)] = 1
+    roi_detection: bool = True
+    full_scan_interval: Annotated[float, Field(ge=0, le=3600)] = 0.5
 
     @field_validator("thresholds")
     @classmethod

@@ -26,6 +26,7 @@ from edge_fer.config import CameraConfig, Config
 from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, PolicyConfig, iso_utc_ms
 from edge_fer.stats import CameraMeters, camera_stats, stats_line
 from edge_fer.tracking import Tracker, TrackerConfig
+from edge_fer.vision.gated import FaceGate, make_gate
 from edge_fer.vision.types import Face
 
 log = logging.getLogger("edge_fer.pipeline")
@@ -48,6 +49,7 @@ class Camera:
     policy: EventPolicy
     meters: CameraMeters = field(default_factory=CameraMeters)
     last_t: float | None = None  # stream time of the last processed frame
+    gate: FaceGate | None = None  # detection gated by this camera's faces (detector.roi_detection)
 
     def stream_time(self, frame: Frame) -> float:
         """The clock tracking runs on: capture time for live and paced sources; for a file read as fast
@@ -148,7 +150,9 @@ class Pipeline:
             run_id=self.run_id,
             model=self.model,
         )
-        return Camera(cam, capture, tracker, policy)
+        d = self.config.detector
+        gate = make_gate(self.analyzer.detector, d.roi_detection, d.full_scan_interval)
+        return Camera(cam, capture, tracker, policy, gate=gate)
 
     def _camera_state(self, camera: str, state: str, detail: str) -> None:
         log.debug("camera %s: %s%s", camera, state, f" ({detail})" if detail else "")  # capture logs it too
@@ -202,8 +206,9 @@ class Pipeline:
 
     def _process(self, cam: Camera, frame: Frame) -> None:
         try:
-            faces = self._analyze(cam, frame.image)
-            cam.last_t = cam.stream_time(frame)
+            t = cam.stream_time(frame)
+            faces = self._analyze(cam, frame.image, t)
+            cam.last_t = t
             update = cam.tracker.update(faces, cam.last_t, frame.index)
             events = cam.policy.events(update, faces, frame.t_wall)
             self._emit(events)
@@ -221,10 +226,10 @@ class Pipeline:
             cam.meters.last_processed_mono = time.monotonic()
             self.processed_total += 1
 
-    def _analyze(self, cam: Camera, image: np.ndarray) -> list[Face]:
+    def _analyze(self, cam: Camera, image: np.ndarray, t: float) -> list[Face]:
         a = self.analyzer
         t0 = time.perf_counter()
-        detections = a.detector.detect(image)
+        detections = a.detector.detect(image) if cam.gate is None else cam.gate.detect(image, t)
         t1 = time.perf_counter()
         cam.meters.detect_ms.add((t1 - t0) * 1000.0)
         if not detections:

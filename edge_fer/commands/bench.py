@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, help="demo frame height (default 480)")
     parser.add_argument("--config", metavar="PATH", help="take detector/classifier/tracking settings from a config")
     parser.add_argument("--min-face", type=float, help="detector min_face_size in pixels")
+    parser.add_argument(
+        "--full-scan-interval",
+        type=float,
+        metavar="S",
+        help="seconds between full scans of gated detection (0: a full scan on every frame)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
                 "cameras[0].width": args.width,
                 "cameras[0].height": args.height,
                 "detector.min_face_size": args.min_face,
+                "detector.full_scan_interval": args.full_scan_interval,
                 "output.stdout": "off",
                 "stats.interval": 3600.0,
             },

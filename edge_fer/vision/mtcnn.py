@@ -105,6 +105,11 @@ def as_bgr_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def to_detections(rows: np.ndarray) -> list[Detection]:
+    """:class:`Detection` objects from :meth:`MtcnnDetector.detect_array` rows, in row order."""
+    return [Detection(Box.from_xyxy(*row[0:4]), min(float(row[4]), 1.0), row[5:15].reshape(5, 2)) for row in rows]
+
+
 class MtcnnDetector:
     """Finds faces with five landmarks in BGR frames. Not thread-safe: one detector per worker.
 
@@ -134,13 +139,14 @@ class MtcnnDetector:
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         """Faces in the frame, highest score first; boxes are clipped to the frame, landmarks are not."""
-        rows = self.detect_array(image_bgr)
-        return [Detection(Box.from_xyxy(*row[0:4]), min(float(row[4]), 1.0), row[5:15].reshape(5, 2)) for row in rows]
+        return to_detections(self.detect_array(image_bgr))
 
-    def detect_array(self, image_bgr: np.ndarray) -> np.ndarray:
+    def detect_array(self, image_bgr: np.ndarray, min_face_size: float | None = None) -> np.ndarray:
         """Raw result, (N, 15) float64 rows: x1, y1, x2, y2, score, then five (x, y) landmarks.
 
-        For callers that post-process in bulk (benchmarks, tests); :meth:`detect` wraps it. A box that
+        For callers that post-process in bulk (benchmarks, tests, the region scans of
+        :mod:`edge_fer.vision.gated`, which pass a larger ``min_face_size`` than the configured one
+        because they know how big the face they look for is); :meth:`detect` wraps it. A box that
         clipping leaves with no area (wholly off the frame) is dropped; the reference would report it.
         """
         import cv2
@@ -150,7 +156,8 @@ class MtcnnDetector:
         image = np.subtract(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.float32(127.5), dtype=np.float32)
         image *= np.float32(1.0 / 128.0)  # exact: the reference's (pixel - 127.5) / 128
         cfg = self.config
-        boxes = self._stage_pnet(image)
+        min_face = cfg.min_face_size if min_face_size is None else max(float(min_face_size), 1.0)
+        boxes = self._stage_pnet(image, min_face)
         if boxes.shape[0]:
             boxes = self._stage_rnet(image, boxes)
         if boxes.shape[0]:
@@ -160,33 +167,36 @@ class MtcnnDetector:
         boxes[:, 0:4] = ops.clip_to_image(boxes[:, 0:4], width, height)
         boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
         order = np.argsort(-boxes[:, 4], kind="stable")
-        log.debug("%dx%d frame: %d faces (min face %s)", width, height, len(order), cfg.min_face_size)
+        log.debug("%dx%d frame: %d faces (min face %s)", width, height, len(order), min_face)
         return boxes[order]
 
-    def pyramid(self, height: int, width: int) -> tuple[tuple[float, int, int], ...]:
+    def pyramid(
+        self, height: int, width: int, min_face_size: float | None = None
+    ) -> tuple[tuple[float, int, int], ...]:
         """(scale, level height, level width) for each pyramid level P-Net can use, cached per frame size.
 
         Levels whose P-Net map would be empty are dropped: they cannot hold a face (the reference
         runs them and, when one is too small for its network, loses the whole frame's result).
         """
-        key = (height, width)
+        cfg = self.config
+        min_face = cfg.min_face_size if min_face_size is None else float(min_face_size)
+        key = (height, width, min_face)
         plan = self._plans.get(key)
         if plan is None:
-            cfg = self.config
             levels = []
-            for scale in ops.pyramid_scales(width, height, cfg.min_face_size, cfg.scale_factor):
+            for scale in ops.pyramid_scales(width, height, min_face, cfg.scale_factor):
                 h, w = ops.scaled_shape(height, width, float(scale))
                 if ops.pnet_output_size(h) > 0 and ops.pnet_output_size(w) > 0:
                     levels.append((float(scale), h, w))
             plan = tuple(levels)
-            if len(self._plans) > 16:
+            if len(self._plans) > 64:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
 
-    def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
+    def _stage_pnet(self, image: np.ndarray, min_face: float) -> np.ndarray:
         cfg = self.config
-        plan = self.pyramid(*image.shape[:2])
+        plan = self.pyramid(*image.shape[:2], min_face)
         per_level = []
         for (scale, _, _), (bbox_reg, prob) in zip(plan, run_pnet(self._pnet, image, plan, self._helper)):
             found = ops.pnet_proposals(bbox_reg[0], prob[0, :, :, 1], scale, cfg.thresholds[0])

@@ -36,3 +36,13 @@ def test_bench_on_a_multi_face_demo():
 def test_bench_rejects_bad_frame_count():
     proc = subprocess.run([sys.executable, "-m", "edge_fer", "bench", "--frames", "0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--frames" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_reports_full_and_region_scans_separately():
+    gated = bench("--frames", "40")
+    assert gated["full_scans"] >= 2 and gated["region_scans"] >= 20  # 40 frames at 30 fps: full at 0 and 0.5 s
+    assert gated["full_scans"] + gated["region_scans"] == gated["frames"]
+    assert gated["full_scan_ms_p50"] > gated["region_scan_ms_p50"] > 0
+    full = bench("--frames", "10", "--full-scan-interval", "0")
+    assert full["region_scans"] == 0 and full["full_scans"] == full["frames"] and full["region_scan_ms_p50"] is None
