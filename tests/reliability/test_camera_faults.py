@@ -1,0 +1,264 @@
+"""Cameras that vanish, come back, or send garbage, seen from the daemon's side: what reaches MQTT and the
+event stream. (tests/capture proves the capture thread's own state machine; these prove the outcome.)"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import edge_fer.pipeline
+from edge_fer.capture import End, Gone, ScriptedSource, Stall
+from edge_fer.config import parse_config
+from edge_fer.daemon import build_analyzer
+from edge_fer.pipeline import Pipeline
+from edge_fer.sinks.base import Sink, SinkRunner
+from tests.mosquitto import Subscriber, free_port
+from tests.photos import moving_face_scenes
+from tests.reliability.harness import DaemonProcess, write_config
+
+DEVICE = "camfaults"
+STATUS = f"edge-fer/{DEVICE}/cam0/status"
+
+
+class MjpegCamera:
+    """An IP camera on a fixed port that the test can switch off (connections dropped, then refused) and on."""
+
+    def __init__(self, jpegs: list[bytes], fps: float = 15.0) -> None:
+        self.jpegs, self.fps = jpegs, fps
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+        self.connections = 0
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._off = threading.Event()
+
+    def start(self) -> MjpegCamera:
+        camera = self
+        self._off.clear()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                camera.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                try:
+                    while not camera._off.wait(1.0 / camera.fps):
+                        data = camera.jpegs[i % len(camera.jpegs)]
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+                        self.wfile.write(head.encode() + data + b"\r\n")
+                        self.wfile.flush()
+                        i += 1
+                except OSError:
+                    pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="test-ipcam", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._off.set()  # open streams end (their connections close)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()  # and new connections are refused
+            self._server = None
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return moving_face_scenes(40, 320, 240, start=(110, 120), end=(210, 118), face_px=80)
+
+
+@pytest.mark.slow
+def test_ip_camera_switched_off_and_on_reports_its_states_over_mqtt_and_events_resume(make_broker, scenes, tmp_path):
+    import cv2
+
+    jpegs = [cv2.imencode(".jpg", s.bgr)[1].tobytes() for s in scenes]
+    camera = MjpegCamera(jpegs).start()
+    broker = make_broker()
+    sub = Subscriber(broker.port, [STATUS]).start()
+    path = write_config(
+        tmp_path / "edge-fer.yaml",
+        {
+            "device": DEVICE,
+            "cameras": [
+                {
+                    "name": "cam0",
+                    "source": camera.url,
+                    "stall_timeout": 3.0,
+                    "reconnect": {"initial_delay": 0.2, "max_delay": 1.0},
+                }
+            ],
+            "events": {"mode": "every_frame"},
+            "output": {"stdout": "on"},
+            "mqtt": {"url": broker.url, "keepalive": 5},
+        },
+    )
+
+    def states() -> list[str]:
+        out: list[str] = []
+        for m in sub.on(STATUS):
+            state = json.loads(m.payload)["state"]
+            if not out or out[-1] != state:
+                out.append(state)
+        return out
+
+    def wait_states(*expected: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while states()[-len(expected) :] != list(expected):
+            assert time.monotonic() < deadline, f"status went {states()}, expected to end with {expected}"
+            time.sleep(0.05)
+
+    try:
+        with DaemonProcess("--config", str(path)) as daemon:
+            wait_states("connected")
+            daemon.wait_events(10)
+            camera.stop()
+            off_at = time.monotonic()
+            wait_states("connected", "reconnecting", timeout=15)
+            time.sleep(2.0)  # a few refused attempts
+            assert states()[-1] == "reconnecting"
+            camera.start()
+            on_at = time.monotonic()
+            wait_states("connected", "reconnecting", "connected", timeout=20)
+            before = len(daemon.events())
+            daemon.wait_events(before + 10, timeout=20)  # frames flow again and give events
+            fresh = Subscriber(broker.port, [STATUS]).start()  # what a newcomer sees: the retained status
+            try:
+                retained = fresh.wait_count(STATUS, 1)[0]
+            finally:
+                fresh.stop()
+            assert retained.retain and json.loads(retained.payload)["state"] == "connected"
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(20) == 0, daemon.stderr
+    finally:
+        camera.stop()
+        sub.stop()
+    assert states() == ["connecting", "connected", "reconnecting", "connected", "stopped"]
+    lines = daemon.event_lines()
+    events = [json.loads(line.text) for line in lines]
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    resumed = [e for line, e in zip(lines, events) if line.t > on_at]
+    silent = [e for line, e in zip(lines, events) if off_at + 1.0 < line.t < on_at]
+    assert len(resumed) >= 10 and silent == []
+    assert camera.connections >= 2
+    assert "Traceback" not in daemon.stderr
+
+
+# -- in-process: the real pipeline and models, a scripted camera through the real capture thread ----------
+
+
+class ListSink(Sink):
+    name = "list"
+
+    def __init__(self) -> None:
+        self.events = []
+        self.cond = threading.Condition()
+
+    def handle(self, event) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.events), timeout), [
+                (e.type, e.track_id) for e in self.events
+            ]
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return build_analyzer(parse_config({}))
+
+
+def run_scripted(monkeypatch, analyzer, source: ScriptedSource, config: dict):
+    """A Pipeline whose camera is ``source`` (in place of the config's), with a list sink; not yet run."""
+    monkeypatch.setattr(edge_fer.pipeline, "open_source", lambda spec, **kwargs: source)
+    sink = ListSink()
+    runner = SinkRunner([sink]).start()
+    states: list[str] = []
+    stop = threading.Event()
+    pipeline = Pipeline(
+        parse_config(config),
+        analyzer,
+        runner,
+        stop,
+        run_id="reliability1",
+        on_camera_state=lambda camera, state, detail: states.append(state),
+    )
+    return pipeline, sink, stop, states
+
+
+@pytest.mark.slow
+def test_a_camera_that_disappears_ends_its_track_and_a_new_one_starts_when_it_returns(monkeypatch, analyzer, scenes):
+    frames = [s.bgr for s in scenes]
+    source = ScriptedSource([*frames, Gone(opens=3), *frames, Stall(60)], fps=20)
+    config = {"cameras": [{"source": "scripted", "reconnect": {"initial_delay": 0.4, "max_delay": 0.8}}]}
+    pipeline, sink, stop, states = run_scripted(monkeypatch, analyzer, source, config)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(pipeline.run()), name="test-pipeline", daemon=True)
+    worker.start()
+    try:
+        sink.wait_for(lambda es: any(e.type == "start" and e.track_id == 2 for e in es), timeout=30)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert result == [0]
+    assert states[:4] == ["connecting", "connected", "reconnecting", "connected"]
+    timeline = [(e.type, e.track_id) for e in sink.events if e.type in ("start", "end")]
+    assert timeline == [("start", 1), ("end", 1), ("start", 2), ("end", 2)]
+    first_end = next(e for e in sink.events if e.type == "end")
+    second_start = next(e for e in sink.events if e.type == "start" and e.track_id == 2)
+    assert second_start.frame >= len(frames), "the new track is on frames from after the reconnect"
+    assert first_end.seq < second_start.seq
+    assert [e.seq for e in sink.events] == list(range(len(sink.events)))
+    stats = pipeline.cameras[0].capture.stats()
+    assert stats.reconnects == 1 and stats.errors == 4  # the failed read and three failed opens
+
+
+def test_frames_of_the_wrong_shape_dtype_or_size_are_rejected_counted_and_inference_goes_on(
+    monkeypatch, analyzer, scenes, caplog
+):
+    good = [s.bgr for s in scenes[:12]]
+    bad = [
+        good[0].astype(np.float32),  # wrong dtype
+        good[0].astype(np.int16),
+        np.zeros((240, 320, 2), np.uint8),  # wrong channel count
+        np.zeros((2, 240, 320, 3), np.uint8),  # a batch, not an image
+        np.zeros((0, 320, 3), np.uint8),  # size zero
+        np.zeros((240, 0, 3), np.uint8),
+        np.zeros((0, 0, 3), np.uint8),
+        "not an image",
+    ]
+    odd_but_valid = [np.zeros((1, 1, 3), np.uint8), np.full((2, 2000, 3), 200, np.uint8), good[5][:60, :80].copy()]
+    script: list[object] = []
+    for i, frame in enumerate(good):  # a bad frame after every good one, then the odd sizes, then the rest
+        script.append(frame)
+        if i < len(bad):
+            script.append(bad[i])
+    script[len(script) // 2 : len(script) // 2] = odd_but_valid
+    source = ScriptedSource([*script, End()], live=False, paced=False)
+    config = {"cameras": [{"source": "scripted"}], "events": {"mode": "every_frame"}}
+    pipeline, sink, _, _ = run_scripted(monkeypatch, analyzer, source, config)
+    assert pipeline.run() == 0
+    stats = pipeline.cameras[0].capture.stats()
+    usable = len(good) + len(odd_but_valid)
+    assert (stats.errors, stats.captured, stats.processed, stats.dropped) == (len(bad), usable, usable, 0)
+    assert pipeline.latest_stats["cameras"]["cam0"]["errors"] == len(bad)
+    faces = [e for e in sink.events if e.type == "face"]
+    assert len({e.frame for e in faces}) >= len(good) - 2, "inference went on between and after the bad frames"
+    assert max(e.frame for e in faces) == usable - 1, "the last good frame, after every bad one, was analysed"
+    assert "could not be processed" not in caplog.text
+    assert "rejected a frame" in caplog.text
