@@ -63,10 +63,22 @@ def build_seed(input_size: int = 152, classes: int = 7):
     return keras.Model(inputs, outputs, name="seed")
 
 
+# Keras defaults BatchNorm's moving averages to momentum 0.99, which takes several hundred steps to
+# forget: short runs (trials on a subset, the first epochs) then evaluate with statistics of much older
+# weights. Measured on an 8-epoch trial of 3,436 FER2013 images (424 steps): identical training, validation
+# accuracy 0.345 with 0.99 and 0.411 with 0.9, which follows the weights within a few dozen steps.
+BN_MOMENTUM = 0.9
+
+
+def _bn(name: str):
+    _, layers = _layers()
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+
+
 def _conv_bn_relu(x, filters: int, name: str, stride: int = 1):
     _, layers = _layers()
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = _bn(f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -85,12 +97,12 @@ def _residual_block(x, filters: int, name: str, se: bool):
     shortcut = x
     y = _conv_bn_relu(x, filters, f"{name}_a")
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b_conv")(y)
-    y = layers.BatchNormalization(name=f"{name}_b_bn")(y)
+    y = _bn(f"{name}_b_bn")(y)
     if se:
         y = _squeeze_excite(y, name)
     if int(x.shape[-1]) != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj_conv")(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = _bn(f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ class Checkpoint:
             with np.load(path) as data:
                 state = json.loads(bytes(data["state"]).decode())
                 groups = {p: _numbered(data, p) for p in ("m", "o", "b")}
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: unreadable checkpoint ({exc}); delete the run folder and train again") from None
         if state.pop("format", None) != FORMAT:
             raise ValueError(f"{path}: written by another version of the trainer; train again into a new --out")

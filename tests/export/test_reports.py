@@ -48,6 +48,7 @@ def test_a_label_never_predicted_scores_zero_not_nan():
 
 
 def test_write_reports_produces_readable_files(tmp_path):
+    pytest.importorskip("matplotlib", reason="needs the export extra: pip install -e '.[export]'")
     history = [
         {"epoch": e, "loss": 2 - 0.1 * e, "acc": 0.3 + 0.05 * e, "val_loss": 1.9 - 0.05 * e, "val_acc": 0.3 + 0.04 * e}
         for e in (1, 2, 3)
@@ -73,5 +74,13 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     with pytest.raises(ValueError, match=r"no checkpoint\.npz"):
         Checkpoint.load(tmp_path / "empty")
     atomic_write_text(tmp_path / "checkpoint.npz", "truncated")
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        Checkpoint.load(tmp_path)
+
+
+def test_a_checkpoint_cut_short_is_refused_with_advice(tmp_path):
+    Checkpoint({"epoch": 1}, [np.ones(1000)], [], []).save(tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(ValueError, match="unreadable checkpoint"):
         Checkpoint.load(tmp_path)
