@@ -1,107 +1,21 @@
 """The report's evaluation, kept for every run: classification report, confusion matrix, curves, summary.
 
-Metrics are computed with NumPy (no scikit-learn in the environment); the text layout follows
-scikit-learn's ``classification_report`` so numbers can be compared with the report's tables at a
-glance. Figures use matplotlib's object API with the Agg canvas, which leaves pyplot's global state
-(and any interactive backend) alone.
+Metrics are the runtime's own (:class:`edge_fer.evaluate.Metrics`, the ones ``edge-fer eval`` prints),
+so a training report and a later ``edge-fer eval`` of the exported model say the same thing. Figures use
+matplotlib's object API with the Agg canvas, which leaves pyplot's global state (and any interactive
+backend) alone.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from edge_fer.evaluate import Metrics
 from export.checkpoint import atomic_write_bytes, atomic_write_text
 
 REPORT_FILES = ("classification_report.txt", "confusion_matrix.png", "curves.png", "summary.json")
-
-
-@dataclass(frozen=True)
-class ClassMetrics:
-    """Per-label precision, recall, F1 and support, from one confusion matrix (rows: truth)."""
-
-    labels: tuple[str, ...]
-    confusion: np.ndarray
-
-    def __post_init__(self) -> None:
-        k = len(self.labels)
-        if self.confusion.shape != (k, k):
-            raise ValueError(f"confusion matrix is {self.confusion.shape}, expected ({k}, {k})")
-
-    @classmethod
-    def from_predictions(cls, labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray) -> ClassMetrics:
-        k = len(labels)
-        y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"{y_true.shape[0]} true labels but {y_pred.shape[0]} predictions")
-        flat = np.bincount(y_true * k + y_pred, minlength=k * k)
-        return cls(tuple(labels), flat.reshape(k, k))
-
-    @property
-    def support(self) -> np.ndarray:
-        return self.confusion.sum(axis=1)
-
-    @property
-    def precision(self) -> np.ndarray:
-        return _ratio(np.diag(self.confusion), self.confusion.sum(axis=0))
-
-    @property
-    def recall(self) -> np.ndarray:
-        return _ratio(np.diag(self.confusion), self.support)
-
-    @property
-    def f1(self) -> np.ndarray:
-        p, r = self.precision, self.recall
-        return _ratio(2 * p * r, p + r)
-
-    @property
-    def accuracy(self) -> float:
-        total = self.confusion.sum()
-        return float(np.trace(self.confusion) / total) if total else 0.0
-
-    @property
-    def macro_f1(self) -> float:
-        return float(self.f1.mean())
-
-    def per_class(self) -> dict[str, dict[str, float]]:
-        return {
-            label: {
-                "precision": float(self.precision[i]),
-                "recall": float(self.recall[i]),
-                "f1": float(self.f1[i]),
-                "support": int(self.support[i]),
-            }
-            for i, label in enumerate(self.labels)
-        }
-
-    def text(self) -> str:
-        width = max(12, *(len(lb) for lb in self.labels))
-        head = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
-        rows = [head, ""]
-        for i, label in enumerate(self.labels):
-            rows.append(
-                f"{label:>{width}} {self.precision[i]:9.4f} {self.recall[i]:9.4f} {self.f1[i]:9.4f} "
-                f"{self.support[i]:9d}"
-            )
-        n = int(self.support.sum())
-        w = self.support / n if n else np.zeros(len(self.labels))
-        p, r = self.precision, self.recall
-        rows += [
-            "",
-            f"{'accuracy':>{width}} {'':9} {'':9} {self.accuracy:9.4f} {n:9d}",
-            f"{'macro avg':>{width}} {p.mean():9.4f} {r.mean():9.4f} {self.macro_f1:9.4f} {n:9d}",
-            f"{'weighted avg':>{width}} {(p * w).sum():9.4f} {(r * w).sum():9.4f} {(self.f1 * w).sum():9.4f} {n:9d}",
-        ]
-        return "\n".join(rows) + "\n"
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def _png(fig) -> bytes:
@@ -115,12 +29,12 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def confusion_png(metrics: ClassMetrics, title: str) -> bytes:
+def confusion_png(metrics: Metrics, title: str) -> bytes:
     """Row-normalised (recall per true label) with the raw counts printed under each share."""
     from matplotlib.figure import Figure
 
     cm = metrics.confusion
-    share = _ratio(cm, cm.sum(axis=1, keepdims=True).repeat(cm.shape[1], axis=1))
+    share = metrics.normalized()
     k = len(metrics.labels)
     fig = Figure(figsize=(1.0 + 0.85 * k, 0.6 + 0.8 * k))
     ax = fig.add_subplot()
@@ -166,9 +80,9 @@ def write_curves(run_dir: Path, history: Sequence[dict], best_epoch: int | None,
 
 
 def write_reports(
-    run_dir: Path, metrics: ClassMetrics, history: Sequence[dict], best_epoch: int | None, title: str, summary: dict
+    run_dir: Path, metrics: Metrics, history: Sequence[dict], best_epoch: int | None, title: str, summary: dict
 ) -> None:
-    atomic_write_text(run_dir / "classification_report.txt", f"{title}\n\n{metrics.text()}")
+    atomic_write_text(run_dir / "classification_report.txt", f"{title}\n\n{metrics.report(digits=4)}\n")
     atomic_write_bytes(run_dir / "confusion_matrix.png", confusion_png(metrics, title))
     write_curves(run_dir, history, best_epoch, title)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_fer.evaluate import Metrics
 from export.architectures import get_architecture
 from export.augment import Augmentation, eval_dataset
 from export.checkpoint import Checkpoint
 from export.data import DataSet, Split, load_dataset
-from export.reports import ClassMetrics, write_reports
+from export.reports import write_reports
 
 
 def best_model(config, classes: int, best: list[np.ndarray]):
@@ -77,7 +78,7 @@ def finish_run(run_dir: Path, config, state, data: DataSet, best: list[np.ndarra
     model = best_model(config, classes, best)
     probs = predict(model, data.val, config, classes)
     flipped = predict(model, data.val, config, classes, flip=True)
-    metrics = ClassMetrics.from_predictions(data.labels, data.val.labels, probs.argmax(axis=1))
+    metrics = Metrics.from_predictions(data.labels, data.val.labels, probs.argmax(axis=1))
     flip_acc = float(np.mean((probs + flipped).argmax(axis=1) == data.val.labels))
     arch = get_architecture(config.arch)
     seconds = [row["seconds"] for row in state.history]
@@ -94,7 +95,7 @@ def finish_run(run_dir: Path, config, state, data: DataSet, best: list[np.ndarra
         "val_accuracy": metrics.accuracy,
         "val_accuracy_flip": flip_acc,
         "macro_f1": metrics.macro_f1,
-        "per_class": metrics.per_class(),
+        "per_class": metrics.to_json()["per_class"],
         "training_seconds": round(state.train_seconds, 1),
         "seconds_per_epoch": round(float(np.median(seconds)), 1) if seconds else None,
         "seed": config.seed,
