@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from edge_fer.commands.argtypes import positive_int
+
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
 WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -19,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=40_000_000,
         help="refuse images with more pixels, before decoding them (40000000)",
     )
@@ -36,16 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--margin", type=float, default=None, help="extra context around the face, fraction per side (0)"
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _positive_float(text: str) -> float:

@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 
+from edge_fer.commands.argtypes import positive_int
+
 NAME = "bench"
 HELP = "measure the real pipeline on a video or the demo source: fps, detection and latency, memory"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="demo", help="demo (default), demo:N for N faces, or a video file")
-    parser.add_argument("--frames", type=int, default=300, metavar="N", help="frames to process (default 300)")
+    parser.add_argument("--frames", type=positive_int, default=300, metavar="N", help="frames to process (default 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--paced", action="store_true", help="pace the source at its fps (for latency)")
     parser.add_argument("--width", type=int, help="demo frame width (default 640)")
@@ -33,9 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from edge_fer.logs import setup_logging
 
     setup_logging("warning")
-    if args.frames < 1:
-        print("edge-fer bench: --frames must be at least 1", file=sys.stderr)
-        return exitcodes.USAGE
     try:
         config = load_config(args.config)
         config = apply_overrides(

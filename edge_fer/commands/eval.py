@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from edge_fer.commands.argtypes import positive_int
+
 NAME = "eval"
 HELP = "Measure emotion accuracy on a folder dataset DIR/<label>/<image> (each image a face crop)."
 
@@ -22,21 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="ONNX emotion model; repeat to average several (default: the shipped mini-Xception)",
     )
-    parser.add_argument("--limit", metavar="N", type=_positive, help="evaluate an evenly spaced subset of N images")
-    parser.add_argument("--batch-size", metavar="N", type=_positive, default=64, help="images per batch (64)")
+    parser.add_argument("--limit", metavar="N", type=positive_int, help="evaluate an evenly spaced subset of N images")
+    parser.add_argument("--batch-size", metavar="N", type=positive_int, default=64, help="images per batch (64)")
     parser.add_argument(
-        "--max-pixels", metavar="N", type=_positive, default=40_000_000, help="refuse larger images (40000000)"
+        "--max-pixels", metavar="N", type=positive_int, default=40_000_000, help="refuse larger images (40000000)"
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 class Progress:

@@ -192,10 +192,17 @@ def run(args: argparse.Namespace) -> int:
         if reason_code.is_failure:
             say_once(f"edge-fer listen: {address.url} refused the connection: {reason_code}; retrying")
             return
-        say_once(f"listening on {address.url}: {', '.join(topics)}")
         c.subscribe([(t, 1) for t in topics])
 
+    def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
+        refused = [f"{t} ({rc})" for t, rc in zip(topics, reason_codes) if rc.is_failure]
+        if refused:
+            say_once(f"edge-fer listen: the broker refused the subscription to {', '.join(refused)}")
+        else:
+            say_once(f"listening on {address.url}: {', '.join(topics)}")  # said once the broker confirmed
+
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_connect_fail = lambda c, u: say_once(f"edge-fer listen: cannot reach {address.url}; retrying")
     client.on_message = lambda c, u, msg: printer.message(msg.topic, bytes(msg.payload))
     client.reconnect_delay_set(1, 10)

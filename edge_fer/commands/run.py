@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from edge_fer.commands.argtypes import positive_int
+
 NAME = "run"
 HELP = "run the daemon: capture, detect, classify, track, publish events (default command)"
 
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", metavar="PATH", help="write annotated video: a directory (segments) or a file")
     parser.add_argument("--preview", action="store_true", help="show the annotated frames in a local window")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N processed frames")
     parser.add_argument("--mqtt", metavar="URL", help="publish to this broker: mqtt://[user@]host[:port] or mqtts://")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log_level")
 
@@ -32,9 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from edge_fer.logs import setup_logging
 
     setup_logging(args.log_level or "info")
-    if args.max_frames is not None and args.max_frames < 1:
-        print("edge-fer: --max-frames must be at least 1", file=sys.stderr)
-        return exitcodes.USAGE
     try:
         config = load_config(args.config)
         config = apply_overrides(
