@@ -67,7 +67,7 @@ class FaceGate:
     """Gated detection for one camera (the state is that camera's faces). Not thread-safe.
 
     ``detector`` is an :class:`~edge_fer.vision.mtcnn.MtcnnDetector` (anything with its
-    ``detect_array(image, min_face_size=None)`` and ``config.min_face_size``).
+    ``detect_array(image, min_face_size=None, chained_pyramid=False)`` and ``config.min_face_size``).
     """
 
     def __init__(self, detector, config: GateConfig | None = None) -> None:
@@ -184,7 +184,8 @@ class FaceGate:
         plus the known faces that none of them overlaps (kept until the next full scan)."""
         found = []
         for left, top, right, bottom, min_face in regions:
-            rows = self.detector.detect_array(image_bgr[top:bottom, left:right], min_face_size=min_face)
+            crop = image_bgr[top:bottom, left:right]
+            rows = self.detector.detect_array(crop, min_face_size=min_face, chained_pyramid=True)
             if rows.shape[0]:
                 rows[:, _X] += left
                 rows[:, _Y] += top

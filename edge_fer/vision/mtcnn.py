@@ -141,13 +141,17 @@ class MtcnnDetector:
         """Faces in the frame, highest score first; boxes are clipped to the frame, landmarks are not."""
         return to_detections(self.detect_array(image_bgr))
 
-    def detect_array(self, image_bgr: np.ndarray, min_face_size: float | None = None) -> np.ndarray:
+    def detect_array(
+        self, image_bgr: np.ndarray, min_face_size: float | None = None, chained_pyramid: bool = False
+    ) -> np.ndarray:
         """Raw result, (N, 15) float64 rows: x1, y1, x2, y2, score, then five (x, y) landmarks.
 
         For callers that post-process in bulk (benchmarks, tests, the region scans of
         :mod:`edge_fer.vision.gated`, which pass a larger ``min_face_size`` than the configured one
-        because they know how big the face they look for is); :meth:`detect` wraps it. A box that
-        clipping leaves with no area (wholly off the frame) is dropped; the reference would report it.
+        because they know how big the face they look for is, and a ``chained_pyramid``, cheaper and
+        not bit-identical to the reference: see :mod:`edge_fer.vision.mtcnn_pyramid`); :meth:`detect`
+        wraps it. A box that clipping leaves with no area (wholly off the frame) is dropped; the
+        reference would report it.
         """
         import cv2
 
@@ -157,7 +161,7 @@ class MtcnnDetector:
         image *= np.float32(1.0 / 128.0)  # exact: the reference's (pixel - 127.5) / 128
         cfg = self.config
         min_face = cfg.min_face_size if min_face_size is None else max(float(min_face_size), 1.0)
-        boxes = self._stage_pnet(image, min_face)
+        boxes = self._stage_pnet(image, min_face, chained_pyramid)
         if boxes.shape[0]:
             boxes = self._stage_rnet(image, boxes)
         if boxes.shape[0]:
@@ -194,11 +198,11 @@ class MtcnnDetector:
             self._plans[key] = plan
         return plan
 
-    def _stage_pnet(self, image: np.ndarray, min_face: float) -> np.ndarray:
+    def _stage_pnet(self, image: np.ndarray, min_face: float, chained: bool) -> np.ndarray:
         cfg = self.config
         plan = self.pyramid(*image.shape[:2], min_face)
         per_level = []
-        for (scale, _, _), (bbox_reg, prob) in zip(plan, run_pnet(self._pnet, image, plan, self._helper)):
+        for (scale, _, _), (bbox_reg, prob) in zip(plan, run_pnet(self._pnet, image, plan, self._helper, chained)):
             found = ops.pnet_proposals(bbox_reg[0], prob[0, :, :, 1], scale, cfg.thresholds[0])
             if found.shape[0]:
                 per_level.append(found[ops.nms_keep(found, cfg.nms_thresholds[0])])

@@ -22,9 +22,9 @@ class Spy:
     def __init__(self, inner) -> None:
         self.inner, self.config, self.calls = inner, inner.config, []
 
-    def detect_array(self, image, min_face_size=None):
+    def detect_array(self, image, min_face_size=None, chained_pyramid=False):
         self.calls.append((image.shape[:2], min_face_size))
-        return self.inner.detect_array(image, min_face_size=min_face_size)
+        return self.inner.detect_array(image, min_face_size=min_face_size, chained_pyramid=chained_pyramid)
 
 
 def moving_scenes(count: int, faces_at=None) -> list[np.ndarray]:
@@ -149,3 +149,13 @@ def test_make_gate_only_for_detectors_that_scan_regions(detector):
     assert make_gate(detector, False, 0.5) is None
     assert make_gate(detector, True, 0.0) is None
     assert make_gate(PlainDetector(), True, 0.5) is None
+
+
+def test_chained_pyramid_finds_the_same_faces(detector):
+    from tests.photos import multi_face_scenes
+
+    for scene in list(multi_face_scenes())[:4]:
+        exact = detector.detect_array(scene.bgr)
+        chained = detector.detect_array(scene.bgr, chained_pyramid=True)
+        for face in exact[exact[:, 4] >= 0.9]:
+            assert max(iou(face, row) for row in chained) >= 0.8
