@@ -301,7 +301,8 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         )
     sub = substitute(doc.data, environ)
     register_secrets(sub.secrets)
-    extra = [(split_loc(p.path), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
+    # The document's own problems keep their text path: a key such as 'a[' or 'x.y' has no key-path syntax.
+    extra = [((), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
     hide = frozenset(loc for loc, _ in sub.problems)
     return _validate(sub.data, source, doc, path.resolve().parent, extra, hide)
 
