@@ -252,7 +252,7 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
 def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(broker, publisher, caplog):
     pub = publisher(settings(broker.url))
     pub.start()
-    assert pub.wait_connected(5)
+    assert pub.wait_connected(5) and pub.flush(5)
     broker.stop()
     wait_until(lambda: not pub.connected, 5, "the publisher to notice")
     for i in range(10):

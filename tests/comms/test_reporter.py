@@ -76,7 +76,7 @@ def test_events_state_status_and_stats_arrive_and_validate(broker, subscribe):
     assert stats["mqtt"]["connected"] is True and stats["cameras"]["Front Door"]["queued"] == 0
 
     assert reporter.close(5)
-    sub.wait_for(lambda ms: ms[-1].topic == f"{BASE}/availability" and ms[-1].payload == b"offline")
+    sub.wait_for(lambda ms: bool(ms) and ms[-1].topic == f"{BASE}/availability" and ms[-1].payload == b"offline")
     late = subscribe(broker.port, ["edge-fer/#"])
     late.wait_for(lambda ms: len(ms) >= 2, timeout=2)
     retained = {m.topic: m.payload for m in late.messages}

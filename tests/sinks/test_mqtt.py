@@ -34,7 +34,9 @@ def test_runner_delivers_every_event_and_close_says_goodbye(broker):
         for e in events:
             runner.publish(e)
         assert runner.close(10)
-        sub.wait_for(lambda ms: ms[-1].topic == "edge-fer/kiosk-1/availability" and ms[-1].payload == b"offline")
+        sub.wait_for(
+            lambda ms: bool(ms) and ms[-1].topic == "edge-fer/kiosk-1/availability" and ms[-1].payload == b"offline"
+        )
         faces = [json.loads(m.payload) for m in sub.on("edge-fer/kiosk-1/cam0/face")]
         assert [f["seq"] for f in faces] == list(range(len(events))) and faces[0]["type"] == "start"
         assert sub.on("edge-fer/kiosk-1/cam0/state")[-1].payload == b""
