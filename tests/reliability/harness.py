@@ -114,6 +114,12 @@ class DaemonProcess:
         self._wait(seen, timeout, f"{text!r} on stderr")
         return found[0]
 
+    def wait_stderr_count(self, text: str, n: int, timeout: float = 30.0) -> list[Line]:
+        """Wait until ``text`` has appeared on ``n`` log lines (the second reconnect, say); those lines."""
+        self._wait(lambda: sum(text in line.text for line in self.err) >= n, timeout, f"{n} x {text!r} on stderr")
+        with self._cond:
+            return [line for line in self.err if text in line.text]
+
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 
