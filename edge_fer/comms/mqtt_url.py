@@ -84,7 +84,7 @@ def _parse_host_port(url: str, hostport: str, scheme: str) -> tuple[str, int]:
             raise _fail(url, f"{host!r} is not a valid host name")
     if port_text is None:
         return host, DEFAULT_PORTS[scheme]
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):
         raise _fail(url, f"port {port_text!r} is not a number")
     port = int(port_text)
     if not 1 <= port <= 65535:

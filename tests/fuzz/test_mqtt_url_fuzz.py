@@ -114,12 +114,6 @@ def test_a_bad_url_in_the_config_is_a_problem_at_mqtt_without_the_password(case)
         assert password not in REDACTOR.redact(f"connecting to {url} failed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge_fer/comms/mqtt_url.py: the port is checked with str.isdigit(), which is true for '²' or '①', "
-    "then int() raises \"invalid literal for int() with base 10: '²'\", a message without the URL "
-    "(the fix: port_text.isascii() and port_text.isdigit())",
-)
 @pytest.mark.parametrize("port", ["²", "①", "1²"])
 def test_a_port_of_digit_like_characters_is_refused_naming_the_url(port):
     url = f"mqtt://edge:secret@127.0.0.1:{port}"
