@@ -96,7 +96,10 @@ class FaceGate:
         return to_detections(self.detect_array(image_bgr, t))
 
     def detect_array(self, image_bgr: np.ndarray, t: float) -> np.ndarray:
+        from edge_fer.vision.mtcnn import as_bgr_image
+
         start = time.perf_counter()
+        image_bgr = as_bgr_image(image_bgr)
         height, width = image_bgr.shape[:2]
         regions = self._face_regions()
         motion = self._motion_regions(image_bgr, regions)
@@ -154,7 +157,7 @@ class FaceGate:
 
         height, width = image_bgr.shape[:2]
         size = (max(1, width // _THUMB), max(1, height // _THUMB))
-        gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         thumb = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         previous, self._thumb = self._thumb, thumb
         if previous is None or previous.shape != thumb.shape:

@@ -46,3 +46,11 @@ def test_bench_reports_full_and_region_scans_separately():
     assert gated["full_scan_ms_p50"] > gated["region_scan_ms_p50"] > 0
     full = bench("--frames", "10", "--full-scan-interval", "0")
     assert full["region_scans"] == 0 and full["full_scans"] == full["frames"] and full["region_scan_ms_p50"] is None
+
+
+@pytest.mark.slow
+def test_bench_without_roi_detection_scans_every_frame_in_full(tmp_path):
+    config = tmp_path / "edge-fer.yaml"
+    config.write_text("detector:\n  roi_detection: false\n")
+    result = bench("--frames", "10", "--config", str(config))
+    assert result["region_scans"] == 0 and result["full_scans"] == result["frames"]

@@ -159,3 +159,13 @@ def test_chained_pyramid_finds_the_same_faces(detector):
         chained = detector.detect_array(scene.bgr, chained_pyramid=True)
         for face in exact[exact[:, 4] >= 0.9]:
             assert max(iou(face, row) for row in chained) >= 0.8
+
+
+def test_grayscale_frames_and_bad_input(detector):
+    gate = FaceGate(detector, GateConfig(full_scan_interval=0.5))
+    gray = moving_scenes(2)[0][:, :, 1]
+    full = gate.detect_array(gray, 0.0)
+    regions = gate.detect_array(gray[:, :, None], 0.033)
+    assert len(full) >= 3 and not gate.last_was_full and len(regions) >= 3
+    with pytest.raises(ValueError, match="uint8"):
+        gate.detect_array(gray.astype(np.float32), 0.066)
