@@ -100,15 +100,17 @@ class PreviewHandler(BaseHTTPRequestHandler):
         # The stdlib parser reads the header lines from rfile; hand it the bytes we read under our limits.
         socket_file, self.rfile = self.rfile, io.BytesIO(head[line_end:])
         try:
-            parsed = self.parse_request()
-        finally:
-            self.rfile = socket_file
-        if not parsed:
-            return
-        if self.request_version == "HTTP/0.9":
-            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, explain="send an HTTP/1.x request")
-            return
-        try:
+            # parse_request answers a malformed request itself (400, 505), so it writes to the client too:
+            # a client gone by then is as ordinary as one leaving mid-stream.
+            try:
+                parsed = self.parse_request()
+            finally:
+                self.rfile = socket_file
+            if not parsed:
+                return
+            if self.request_version == "HTTP/0.9":
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, explain="send an HTTP/1.x request")
+                return
             self._dispatch()
             self.wfile.flush()
         except (TimeoutError, ConnectionError) as exc:

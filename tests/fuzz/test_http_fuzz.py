@@ -147,34 +147,15 @@ def error_blocks(lines: list[str]) -> list[str]:
     return blocks
 
 
-def client_gone_before_a_parser_error(block: str) -> bool:
-    """The known HTTP-handler bug (see the xfail test below): a BrokenPipe/ConnectionReset raised while the
-    stdlib parser's 400/505 answer (or the HTTP/0.9 one) is written to a client that has already left."""
-    return (
-        "in handle_one_request" in block
-        and "in send_error" in block
-        and block.rstrip().endswith(
-            ("BrokenPipeError: [Errno 32] Broken pipe", "ConnectionResetError: [Errno 104] Connection reset by peer")
-        )
-    )
-
-
 def test_after_the_fuzzing_the_daemon_is_healthy_and_logged_no_error(daemon):
     before = len(daemon.events())
     response = exchange(daemon.port, b"GET /healthz HTTP/1.1\r\n\r\n")
     assert STATUS_LINE.match(response).group(1) == b"200", response
     daemon.wait_events(before + 1, timeout=30)  # inference and events went on throughout
     blocks = error_blocks([line.text for line in daemon.err])
-    unexpected = [b for b in blocks if not client_gone_before_a_parser_error(b)]
-    assert unexpected == [], "\n\n".join(unexpected)
+    assert blocks == [], "\n\n".join(blocks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge_fer/http/handler.py: parse_request() (and the HTTP/0.9 send_error) run outside the "
-    "(TimeoutError, ConnectionError) guard, so a client that leaves before its 400/505 answer is logged "
-    "as 'ERROR http: HTTP preview: request from ... failed' with a BrokenPipeError traceback",
-)
 @pytest.mark.parametrize("request_bytes", [b"GET / HTTP/1.1 x\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n", b"GET /\r\n\r\n"])
 def test_a_client_that_leaves_before_its_parser_error_answer_is_not_an_error(monkeypatch, caplog, request_bytes):
     """In the daemon this happens when the answer loses a race with the client's close (the fuzzing above
