@@ -19,7 +19,9 @@ MASK = "***"
 # lives (``password_file``: the path is not the secret, the file's contents are).
 _SECRET_KEY = re.compile(r"passw(or)?d|passphrase|secret|token|api_?key|credential", re.IGNORECASE)
 _LOCATION_SUFFIX = re.compile(r"_(file|path|dir|env)$", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)(?P<pw>[^\s/@]+)(?=@)")
+# The password runs to the last "@" that is followed by a host: people write "/" and "@" in passwords
+# without percent-encoding them, and masking a little too much is better than leaking the rest.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)(?P<pw>\S+)(?=@[^\s/@]+)")
 
 
 def is_secret_key(name: object) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edge_fer.redact import Redactor, find_secrets, is_secret_key, mask_secrets, mask_url_passwords
 
 
@@ -40,3 +42,18 @@ def test_find_and_mask_secrets_in_a_config_tree():
     masked = mask_secrets(tree, Redactor())
     assert masked["mqtt"] == {"password": "***", "password_file": "/etc/pw", "username": "u", "token": None}
     assert masked["cameras"][0]["source"] == "rtsp://a:***@h/s"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("mqtt://edge:pa/ss@broker:1883", "mqtt://edge:***@broker:1883"),
+        ("rtsp://cam:p@ss@10.0.0.5/live", "rtsp://cam:***@10.0.0.5/live"),
+        ("rtsp://cam@10.0.0.5/live", "rtsp://cam@10.0.0.5/live"),
+    ],
+)
+def test_url_passwords_with_slash_or_at_are_masked_whole(url, masked):
+    from edge_fer.capture import mask_url
+
+    assert mask_url_passwords(url) == masked
+    assert mask_url(url) == masked

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from edge_fer.capture.source import Pacer, Source, SourceError
+from edge_fer.redact import mask_url_passwords
 
 log = logging.getLogger("edge_fer.capture")
 
@@ -202,12 +202,9 @@ class FileSource(Source):
         _release(cap)
 
 
-_CREDENTIALS = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
-
-
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ``***``, for logs and MQTT state messages."""
-    return _CREDENTIALS.sub(r"\1:***@", url)
+    return mask_url_passwords(url)
 
 
 class UrlSource(Source):
