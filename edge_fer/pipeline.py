@@ -269,7 +269,7 @@ class Pipeline:
             "ts": iso_utc_ms(time.time()),
             "uptime_s": round(now - self.started_mono, 1),
             "model": {"name": self.model.name, "sha256": self.model.sha256},
-            "cameras": {c.name: camera_stats(c.meters, c.capture.stats(), now) for c in self.cameras},
+            "cameras": {c.name: camera_stats(c.meters, c.capture.stats(), now, c.gate) for c in self.cameras},
             "sinks": {s.name: s.to_dict() for s in self.sinks.stats()},
             "mqtt": None,
         }

@@ -74,9 +74,10 @@ def _r(value: float | None, ndigits: int = 2) -> float | None:
     return None if value is None else round(value, ndigits)
 
 
-def camera_stats(meters: CameraMeters, capture, now: float) -> dict:
-    """One camera's entry in the stats payload (``capture`` is a CaptureStats snapshot)."""
-    return {
+def camera_stats(meters: CameraMeters, capture, now: float, gate=None) -> dict:
+    """One camera's entry in the stats payload (``capture`` is a CaptureStats snapshot, ``gate`` the
+    camera's FaceGate when detection is gated)."""
+    entry = {
         "state": capture.state,
         "captured": capture.captured,
         "processed": capture.processed,
@@ -94,6 +95,10 @@ def camera_stats(meters: CameraMeters, capture, now: float) -> dict:
         "classify_ms_per_face": _r(meters.classify_ms_per_face.mean()),
         "faces": meters.faces_now,
     }
+    if gate is not None:
+        entry["full_scans"] = gate.full_scans
+        entry["region_scans"] = gate.region_scans
+    return entry
 
 
 def stats_line(payload: dict) -> str:

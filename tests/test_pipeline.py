@@ -49,17 +49,28 @@ def analyzer():
     return build_analyzer(parse_config({"detector": {"min_face_size": 40}}))
 
 
-class SlowAnalyzer:
-    """The real analyzer, deliberately slowed: inference slower than capture."""
+class SlowDetector:
+    """The real detector, deliberately slowed: inference slower than capture."""
 
     def __init__(self, inner, delay: float) -> None:
         self.inner, self.delay = inner, delay
-        self.classifier, self.aligner = inner.classifier, inner.aligner
-        self.detector = self
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
     def detect(self, image):
         time.sleep(self.delay)
-        return self.inner.detector.detect(image)
+        return self.inner.detect(image)
+
+    def detect_array(self, image, **kwargs):  # what gated detection calls
+        time.sleep(self.delay)
+        return self.inner.detect_array(image, **kwargs)
+
+
+class SlowAnalyzer:
+    def __init__(self, inner, delay: float) -> None:
+        self.classifier, self.aligner = inner.classifier, inner.aligner
+        self.detector = SlowDetector(inner.detector, delay)
 
 
 def make_pipeline(config: dict, analyzer, **kwargs) -> tuple[Pipeline, ListSink, threading.Event]:
@@ -138,6 +149,7 @@ def test_stats_payload_validates_against_the_schema(clip, analyzer):
         jsonschema.validate(payload, schema)
     last = payloads[-1]["cameras"]["cam0"]
     assert last["processed"] == 40 and last["latency_ms_p95"] > 0 and last["detect_ms_p50"] > 0
+    assert last["full_scans"] >= 1 and last["full_scans"] + last["region_scans"] == 40
 
 
 def test_two_cameras_share_the_worker(clip, analyzer):
