@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_VIDEO = ROOT.parent / "shared" / "videos" / "short_hamilton_clip.mp4"
+
+from benchmarks.clips import DEFAULT_VIDEO  # noqa: E402
 
 
 def daemon_events(video: Path, min_face: float) -> list[dict]:

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.clips import read_video  # noqa: E402
 
 DEMO_STEP = 3  # demo frames are taken every 3rd frame of its 30 fps timeline
 
@@ -42,22 +43,6 @@ def demo_frames(count: int, width: int, height: int, faces: int) -> list[np.ndar
 
     source = DemoSource(width=width, height=height, faces=faces, realtime=False)
     return [source.render(i * DEMO_STEP) for i in range(count)]
-
-
-def video_frames(path: Path, count: int, width: int, height: int) -> list[np.ndarray]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
-    cap.release()
-    if not frames:
-        raise SystemExit(f"{path}: no frames could be read")
-    return frames
 
 
 class ReportPipeline:
@@ -134,7 +119,7 @@ def main() -> int:
     from edge_fer.daemon import build_analyzer
 
     frames = (
-        video_frames(args.video, args.frames, width, height)
+        read_video(args.video, args.frames, (width, height))[0]
         if args.video
         else demo_frames(args.frames, width, height, args.faces)
     )

@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_VIDEO = ROOT.parent / "shared" / "videos" / "short_hamilton_clip.mp4"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.clips import DEFAULT_VIDEO, read_video  # noqa: E402
+
 ASTRONAUT = ROOT / "edge_fer" / "assets" / "astronaut.jpg"
 
 
@@ -34,22 +37,6 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
             raise argparse.ArgumentTypeError(f"size {item!r} is too small (at least 32x32)")
         sizes.append((w, h))
     return sizes
-
-
-def video_frames(path: Path, count: int) -> list[np.ndarray]:
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise SystemExit(f"{path}: no frames could be read; pass another --video")
-    return frames
 
 
 def synthetic_frames(count: int) -> list[np.ndarray]:
@@ -136,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     video = args.video or (DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else None)
     if video is not None and not video.is_file():
         parser.error(f"{video}: no such video file")
-    frames = video_frames(video, args.frames) if video else synthetic_frames(args.frames)
+    frames = read_video(video, args.frames)[0] if video else synthetic_frames(args.frames)
     source = str(video) if video else f"synthetic astronaut clip ({ASTRONAUT.name})"
 
     settings = {

@@ -27,25 +27,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_VIDEO = ROOT.parent / "shared" / "videos" / "short_hamilton_clip.mp4"
+
+from benchmarks.clips import DEFAULT_VIDEO, read_video  # noqa: E402
+
 STRONG = 0.9
-
-
-def read_video(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while len(frames) < limit:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise SystemExit(f"{path}: no frames could be read")
-    return frames, float(fps)
 
 
 def photo_clip(count: int, fps: float = 30.0, size: tuple[int, int] = (960, 540)) -> list[np.ndarray]:
