@@ -169,6 +169,14 @@ class OutputSection(Strict):
     video: VideoOutput = VideoOutput()
     blur_faces: bool = False
 
+    @field_validator("stdout", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads an unquoted `stdout: on` as true; that is what the user meant.
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
+
 
 class StatsSection(Strict):
     interval: PositiveFloat = 10.0

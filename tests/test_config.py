@@ -375,3 +375,10 @@ def test_parse_assignment_reads_yaml_values():
     assert parse_assignment("detector.thresholds=[0.5, 0.6, 0.7]") == ("detector.thresholds", [0.5, 0.6, 0.7])
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         parse_assignment("no-equals-sign")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("on", "on"), ("off", "off"), ("'on'", "on"), ("auto", "auto")])
+def test_unquoted_yaml_on_off_for_stdout_means_what_it_says(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"output:\n  stdout: {text}\n")
+    assert load_config(path).output.stdout == expected
