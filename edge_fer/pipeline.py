@@ -249,8 +249,9 @@ class Pipeline:
     def _offer_frame(self, cam: Camera, frame: Frame, faces: list[Face], update) -> None:
         from edge_fer.annotate import annotate, faces_for_annotation
 
-        window = cam.meters.latency_ms
-        fps = cam.meters.processed.rate() if len(window) else None
+        # The overlay shows the last snapshot's rate: asking the meter itself would reset its interval.
+        snapshot = (self.latest_stats or {}).get("cameras", {}).get(cam.name, {})
+        fps = snapshot.get("fps_processed")
         image = annotate(frame.image, faces_for_annotation(faces, update), fps=fps, blur=self.config.output.blur_faces)
         for consumer in self.frame_consumers:
             try:
