@@ -50,7 +50,26 @@ def _nominal_fps(cap) -> float | None:
     return fps if 0.5 <= fps <= 1000.0 else None
 
 
-class CameraSource(Source):
+class _OpenCvSource(Source):
+    """What every VideoCapture-backed source shares: the handle, reading from it, releasing it."""
+
+    _cap = None
+    _no_frame = "no frame"  # how a failed read is described, per kind of source
+
+    def read(self) -> np.ndarray | None:
+        if self._cap is None:
+            raise SourceError(f"{self.describe()}: read before open")
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(f"{self.describe()}: {self._no_frame}")
+        return image
+
+    def close(self) -> None:
+        cap, self._cap = self._cap, None
+        _release(cap)
+
+
+class CameraSource(_OpenCvSource):
     """A V4L2 camera by index (``0``) or device path (``/dev/video0``, ``/dev/v4l/by-id/...``).
 
     Symlinks are resolved at every open, so a by-id path follows the camera to whatever
@@ -119,20 +138,12 @@ class CameraSource(Source):
         log.info("%s: opened %s, driver granted %s", self.describe(), real, self.negotiated)
         self._cap = cap
 
-    def read(self) -> np.ndarray | None:
-        if self._cap is None:
-            raise SourceError(f"{self.describe()}: read before open")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"{self.describe()}: no frame (unplugged, or no data within {self.read_timeout:g} s)")
-        return image
-
-    def close(self) -> None:
-        cap, self._cap = self._cap, None
-        _release(cap)
+    @property
+    def _no_frame(self) -> str:
+        return f"no frame (unplugged, or no data within {self.read_timeout:g} s)"
 
 
-class FileSource(Source):
+class FileSource(_OpenCvSource):
     """A video file, paced at its own frame rate like a camera, or as fast as it decodes.
 
     ``realtime=True`` sleeps until each frame is due (falling behind skips the wait, it does
@@ -197,17 +208,13 @@ class FileSource(Source):
             self._pause(self._pacer.delay())
         return image
 
-    def close(self) -> None:
-        cap, self._cap = self._cap, None
-        _release(cap)
-
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ``***``, for logs and MQTT state messages."""
     return mask_url_passwords(url)
 
 
-class UrlSource(Source):
+class UrlSource(_OpenCvSource):
     """An RTSP or HTTP(S) stream (MJPEG, HLS, a served video file) through OpenCV's FFmpeg.
 
     Always live: when the stream ends or stalls it is reconnected. Both timeouts are passed
@@ -243,14 +250,6 @@ class UrlSource(Source):
         self.fps = _nominal_fps(cap)
         self._cap = cap
 
-    def read(self) -> np.ndarray | None:
-        if self._cap is None:
-            raise SourceError(f"{self.describe()}: read before open")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"{self.describe()}: stream ended or sent nothing for {self.read_timeout:g} s")
-        return image
-
-    def close(self) -> None:
-        cap, self._cap = self._cap, None
-        _release(cap)
+    @property
+    def _no_frame(self) -> str:
+        return f"stream ended or sent nothing for {self.read_timeout:g} s"
