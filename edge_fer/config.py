@@ -19,7 +19,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge_fer.config_checks import ExistingFile, FieldProblems, Strict, WritablePath, problems_from, require_files
+from edge_fer.config_checks import (
+    EmotionModelFile,
+    ExistingFile,
+    FieldProblems,
+    Strict,
+    WritablePath,
+    problems_from,
+    require_files,
+)
 from edge_fer.config_comms import HttpSection, MqttSection
 from edge_fer.config_source import (
     ConfigError,
@@ -134,7 +142,7 @@ class DetectorSection(Strict):
 
 
 class ClassifierSection(Strict):
-    models: list[ExistingFile] = Field(default_factory=list)  # empty: the bundled default model
+    models: list[EmotionModelFile] = Field(default_factory=list)  # empty: the bundled default model(s)
     flip: bool = False
     align: Literal["similarity", "box"] = "similarity"
     margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 
 from edge_fer.config_source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
@@ -72,6 +72,27 @@ def _writable_path(value: Path) -> Path:
 
 ConfigPath = Annotated[Path, AfterValidator(_resolve)]
 ExistingFile = Annotated[Path, AfterValidator(_resolve), AfterValidator(_existing_file)]
+
+
+def _bundled_emotion_model(value: Any) -> Any:
+    from edge_fer.vision.onnx_session import EMOTION_MODELS, emotion_model_path
+
+    if not isinstance(value, str):
+        return value
+    if value in EMOTION_MODELS:
+        return emotion_model_path(value)
+    if "/" not in value and not Path(value).suffix:  # a name, not a file: most likely a typo
+        close = difflib.get_close_matches(value, EMOTION_MODELS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"{value!r} is not a bundled model; {hint}use one of {', '.join(EMOTION_MODELS)} "
+            "or a path to an ONNX file (./name for a file without an extension)"
+        )
+    return value
+
+
+# A path, or the short name of a model shipped in the package (``mini_xception``).
+EmotionModelFile = Annotated[ExistingFile, BeforeValidator(_bundled_emotion_model)]
 WritablePath = Annotated[Path, AfterValidator(_resolve), AfterValidator(_writable_path)]
 
 

@@ -25,6 +25,7 @@ from edge_fer.config import (
     require_files,
 )
 from edge_fer.redact import REDACTOR
+from edge_fer.vision.onnx_session import EMOTION_MODELS, bundled_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "config" / "edge-fer.yaml"
@@ -220,6 +221,26 @@ def test_relative_model_paths_are_relative_to_the_config_file(tmp_path, monkeypa
     path = write(tmp_path, "classifier:\n  models: [models/mine.onnx]\n")
     monkeypatch.chdir("/")
     assert load_config(path).classifier.models == [model]
+
+
+@pytest.mark.parametrize("name", sorted(EMOTION_MODELS))
+def test_bundled_models_are_named_not_located(tmp_path, name):
+    path = write(tmp_path, f"classifier:\n  models: [{name}]\n")
+    assert load_config(path).classifier.models == [bundled_model(EMOTION_MODELS[name])]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("mini_xceptoin", "'mini_xceptoin' is not a bundled model; did you mean 'mini_xception'?"),
+        ("vgg", "'vgg' is not a bundled model; use one of"),
+        ("vgg.onnx", "file {tmp}/vgg.onnx does not exist"),
+    ],
+)
+def test_unknown_model_names_and_files(tmp_path, entry, expected):
+    path = write(tmp_path, f"classifier:\n  models: [{entry}]\n")
+    (found,) = problems(path)
+    assert found.startswith("line 2: classifier.models[0]: " + expected.format(tmp=tmp_path))
 
 
 def test_video_path_must_be_creatable(tmp_path):

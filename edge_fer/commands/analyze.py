@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edge_fer.commands.argtypes import positive_int
+from edge_fer.vision.onnx_session import EMOTION_MODELS
 
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--flip", action="store_true", help="average each face with its mirror image")
     parser.add_argument(
-        "--model", metavar="PATH", action="append", help="ONNX emotion model; repeat to average several"
+        "--model",
+        metavar="MODEL",
+        action="append",
+        help=f"ONNX emotion model file or bundled name ({', '.join(EMOTION_MODELS)}); repeat to average several",
     )
     parser.add_argument(
         "--align", choices=("similarity", "box"), default="similarity", help="face crop: landmarks or box"

@@ -8,6 +8,7 @@ import sys
 import time
 
 from edge_fer.commands.argtypes import positive_int
+from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, EMOTION_MODELS
 
 NAME = "eval"
 HELP = "Measure emotion accuracy on a folder dataset DIR/<label>/<image> (each image a face crop)."
@@ -20,9 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip", action="store_true", help="average each prediction with its mirror image")
     parser.add_argument(
         "--model",
-        metavar="PATH",
+        metavar="MODEL",
         action="append",
-        help="ONNX emotion model; repeat to average several (default: the shipped mini-Xception)",
+        help=f"ONNX emotion model file or bundled name ({', '.join(EMOTION_MODELS)}); repeat to average several "
+        f"(default: {' + '.join(DEFAULT_EMOTION_MODELS)})",
     )
     parser.add_argument("--limit", metavar="N", type=positive_int, help="evaluate an evenly spaced subset of N images")
     parser.add_argument("--batch-size", metavar="N", type=positive_int, default=64, help="images per batch (64)")

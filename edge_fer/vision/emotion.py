@@ -21,12 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_fer.vision.onnx_session import ModelError, bundled_model, metadata, open_session
+from edge_fer.vision.onnx_session import (
+    DEFAULT_EMOTION_MODELS,
+    ModelError,
+    emotion_model_path,
+    metadata,
+    open_session,
+)
 from edge_fer.vision.types import EMOTIONS, Emotion
 
 log = logging.getLogger("edge_fer.emotion")
 
-DEFAULT_MODEL = "emotion_mini_xception.onnx"
 COLORS = ("gray", "rgb", "bgr")
 OUTPUTS = ("probabilities", "logits")
 # Enlarging a crop (FER2013's 48 px faces into a 64 px model) uses this; shrinking always uses
@@ -227,7 +232,10 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 class EmotionClassifier:
-    """One model, or several averaged (an ensemble), with optional horizontal-flip test-time augmentation."""
+    """One model, or several averaged (an ensemble), with optional horizontal-flip test-time augmentation.
+
+    ``models`` takes paths or bundled short names (``mini_xception``); none means the bundled default.
+    """
 
     def __init__(
         self,
@@ -236,12 +244,9 @@ class EmotionClassifier:
         threads: int = 1,
         upscale: str = UPSCALE_INTERPOLATION,
     ) -> None:
-        if models is None:
-            paths = [bundled_model(DEFAULT_MODEL)]
-        elif isinstance(models, (str, Path)):
-            paths = [Path(models)]
-        else:
-            paths = [Path(p) for p in models] or [bundled_model(DEFAULT_MODEL)]
+        if isinstance(models, (str, Path)):
+            models = [models]
+        paths = [emotion_model_path(m) for m in (models or DEFAULT_EMOTION_MODELS)]
         self.models = [EmotionModel(p, threads=threads, upscale=upscale) for p in paths]
         self.flip = flip
         first = self.models[0]

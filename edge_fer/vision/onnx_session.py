@@ -8,6 +8,11 @@ from importlib import resources
 from pathlib import Path
 
 BUNDLED = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "emotion_mini_xception.onnx")
+# Short names a config or ``--model`` may use for the bundled emotion models, instead of a path into
+# site-packages that changes with every Python upgrade.
+EMOTION_MODELS = {"mini_xception": "emotion_mini_xception.onnx"}
+# What ``classifier.models: []`` means; MODELS.md holds the measurements behind the choice.
+DEFAULT_EMOTION_MODELS = ("mini_xception",)
 
 
 class ModelError(RuntimeError):
@@ -20,6 +25,12 @@ def bundled_model(filename: str) -> Path:
     if not path.is_file():
         raise ModelError(f"{path}: bundled model is missing; reinstall edge-fer (pip install --force-reinstall)")
     return path
+
+
+def emotion_model_path(entry: str | Path) -> Path:
+    """A bundled emotion model's short name (``mini_xception``) as its file; anything else as a path."""
+    name = str(entry)
+    return bundled_model(EMOTION_MODELS[name]) if name in EMOTION_MODELS else Path(entry)
 
 
 def manifest() -> dict[str, dict]:

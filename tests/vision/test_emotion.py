@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from edge_fer.vision.emotion import EmotionClassifier, EmotionModel
-from edge_fer.vision.onnx_session import ModelError, bundled_model, manifest, metadata, open_session
+from edge_fer.vision.onnx_session import (
+    DEFAULT_EMOTION_MODELS,
+    EMOTION_MODELS,
+    ModelError,
+    bundled_model,
+    manifest,
+    metadata,
+    open_session,
+)
 from edge_fer.vision.types import EMOTIONS
 
 MODEL = bundled_model("emotion_mini_xception.onnx")
@@ -104,6 +112,15 @@ def test_default_model_identity():
     assert clf.sha256_short == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
     assert clf.labels == EMOTIONS
     assert clf.input_size == (64, 64)
+
+
+def test_bundled_models_by_short_name():
+    for name, filename in EMOTION_MODELS.items():
+        clf = EmotionClassifier(name)
+        assert clf.models[0].path == bundled_model(filename)
+        assert clf.sha256_short == manifest()[filename]["sha256"][:12]
+    default = EmotionClassifier()
+    assert [m.path for m in default.models] == [bundled_model(EMOTION_MODELS[n]) for n in DEFAULT_EMOTION_MODELS]
 
 
 def test_astronaut_smiles(crops):
