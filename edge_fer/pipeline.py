@@ -98,7 +98,7 @@ class Pipeline:
         self.started_mono = time.monotonic()
         self.wakeup = threading.Event()
         classifier = analyzer.classifier
-        self.model = ModelInfo(name=classifier.name, sha256=classifier.sha256_short.split("+")[0])
+        self.model = ModelInfo(name=classifier.name, sha256=classifier.sha256_id)
         self.cameras = [self._camera(cam) for cam in config.cameras]
         self._next_stats = time.monotonic() + config.stats.interval
         self._next_snapshot = 0.0

@@ -166,3 +166,22 @@ def test_two_cameras_share_the_worker(clip, analyzer):
         events = [e for e in sink.events if e.camera == name]
         assert [e.seq for e in events] == list(range(len(events)))
         assert {e.frame for e in events} == set(range(40))
+
+
+def test_ensemble_events_validate_and_name_every_member(clip):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).parents[1] / "edge_fer/schema/face_event.schema.json").read_text())
+    config = {"detector": {"min_face_size": 40}, "classifier": {"models": ["mini_xception", "mini_xception"]}}
+    ensemble = build_analyzer(parse_config(config))
+    cfg = {"cameras": [{"source": str(clip), "realtime": False}], "events": {"mode": "every_frame"}}
+    pipeline, sink, _ = make_pipeline(cfg, ensemble, max_frames=5)
+    assert pipeline.run() == 0
+    faces = [e.to_dict() for e in sink.events if e.type == "face"]
+    assert faces
+    for event in faces:
+        jsonschema.validate(event, schema)
+        assert event["model"] == {
+            "name": "mini_xception_fer+mini_xception_fer",
+            "sha256": ensemble.classifier.sha256_id,
+        }
+    assert ensemble.classifier.sha256_id != ensemble.classifier.models[0].sha256[:12]

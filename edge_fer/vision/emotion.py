@@ -259,6 +259,13 @@ class EmotionClassifier:
         self.labels: tuple[str, ...] = first.labels
         self.name = "+".join(m.spec.name for m in self.models)
         self.sha256_short = "+".join(m.sha256[:12] for m in self.models)
+        # One 12-digit identity for events, whose schema has room for one hash: an ensemble's is the
+        # hash of its members' hashes in order, so changing, adding or reordering a member changes it.
+        self.sha256_id = (
+            first.sha256[:12]
+            if len(self.models) == 1
+            else hashlib.sha256("+".join(m.sha256 for m in self.models).encode()).hexdigest()[:12]
+        )
         log.info("emotion model %s (%s), labels %s, flip=%s", self.name, self.sha256_short, self.labels, flip)
 
     @property

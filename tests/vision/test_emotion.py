@@ -186,6 +186,10 @@ def test_ensemble_averages_models(tmp_path, shipped_meta, crops):
     assert ensemble.name == "mini_xception_fer+shuffled"
     assert ensemble.sha256_short.split("+")[0] == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
     assert len(ensemble.sha256_short.split("+")[1]) == 12
+    # events carry one identity that changes with any member and with their order
+    reordered = EmotionClassifier([other, MODEL])
+    identities = {EmotionClassifier(MODEL).sha256_id, ensemble.sha256_id, reordered.sha256_id}
+    assert len(identities) == 3 and all(len(i) == 12 and int(i, 16) >= 0 for i in identities)
     expected = (EmotionClassifier(MODEL).predict(crops) + EmotionClassifier(other).predict(crops)) / 2
     np.testing.assert_allclose(ensemble.predict(crops), expected, atol=1e-6)
 
