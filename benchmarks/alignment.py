@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = FolderDataset.scan(args.data / args.split, EMOTIONS, limit=args.limit)
     labels = np.array([EMOTIONS.index(s.label) for s in dataset.samples])
     margins = [float(m) for m in args.margins.split(",")]
-    classifier, detector = EmotionClassifier(), MtcnnDetector(DetectorConfig())
+    # docs/alignment.md's figures: mini-Xception (64 px input) without flip, whatever the default is now
+    classifier, detector = EmotionClassifier("mini_xception", flip=False), MtcnnDetector(DetectorConfig())
     aligners = {f"{mode} m={m:g}": FaceAligner(64, mode, m) for mode in ("box", "similarity") for m in margins}
     crops: dict[str, list[np.ndarray]] = {"direct": [], "oracle": [], **{name: [] for name in aligners}}
     found = np.zeros(len(labels), bool)

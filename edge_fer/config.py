@@ -41,6 +41,7 @@ from edge_fer.config_source import (
 )
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
 from edge_fer.redact import find_secrets, register_secrets
+from edge_fer.vision.onnx_session import DEFAULT_FLIP
 
 __all__ = [
     "EX_CONFIG",
@@ -143,7 +144,7 @@ class DetectorSection(Strict):
 
 class ClassifierSection(Strict):
     models: list[EmotionModelFile] = Field(default_factory=list)  # empty: the bundled default model(s)
-    flip: bool = False
+    flip: bool = DEFAULT_FLIP
     align: Literal["similarity", "box"] = "similarity"
     margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default
     threads: Annotated[int, Field(ge=1, le=64)] = 1

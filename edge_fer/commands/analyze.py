@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge_fer.commands.argtypes import positive_int
-from edge_fer.vision.onnx_session import EMOTION_MODELS
+from edge_fer.vision.onnx_session import DEFAULT_FLIP, EMOTION_MODELS
 
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-face", metavar="PX", type=_positive_float, default=20.0, help="smallest face to look for (20)"
     )
-    parser.add_argument("--flip", action="store_true", help="average each face with its mirror image")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_FLIP,
+        help=f"average each face with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
+    )
     parser.add_argument(
         "--model",
         metavar="MODEL",

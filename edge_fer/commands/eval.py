@@ -8,7 +8,7 @@ import sys
 import time
 
 from edge_fer.commands.argtypes import positive_int
-from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, EMOTION_MODELS
+from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, DEFAULT_FLIP, EMOTION_MODELS
 
 NAME = "eval"
 HELP = "Measure emotion accuracy on a folder dataset DIR/<label>/<image> (each image a face crop)."
@@ -18,7 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET_DIR", help="folder with one sub-folder per label (FER2013 layout)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     parser.add_argument("--report", metavar="DIR", help="write confusion_matrix.png and report.json into DIR")
-    parser.add_argument("--flip", action="store_true", help="average each prediction with its mirror image")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_FLIP,
+        help=f"average each prediction with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
+    )
     parser.add_argument(
         "--model",
         metavar="MODEL",

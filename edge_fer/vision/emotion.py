@@ -23,6 +23,7 @@ import numpy as np
 
 from edge_fer.vision.onnx_session import (
     DEFAULT_EMOTION_MODELS,
+    DEFAULT_FLIP,
     ModelError,
     emotion_model_path,
     metadata,
@@ -240,7 +241,7 @@ class EmotionClassifier:
     def __init__(
         self,
         models: str | Path | Sequence[str | Path] | None = None,
-        flip: bool = False,
+        flip: bool = DEFAULT_FLIP,
         threads: int = 1,
         upscale: str = UPSCALE_INTERPOLATION,
     ) -> None:

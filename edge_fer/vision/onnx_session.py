@@ -13,6 +13,8 @@ BUNDLED = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "emotion_min
 EMOTION_MODELS = {"mini_xception": "emotion_mini_xception.onnx"}
 # What ``classifier.models: []`` means; MODELS.md holds the measurements behind the choice.
 DEFAULT_EMOTION_MODELS = ("mini_xception",)
+# Average each face with its mirror by default: about +1 point of accuracy for twice the classifier cost.
+DEFAULT_FLIP = True
 
 
 class ModelError(RuntimeError):

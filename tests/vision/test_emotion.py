@@ -14,6 +14,7 @@ import pytest
 from edge_fer.vision.emotion import EmotionClassifier, EmotionModel
 from edge_fer.vision.onnx_session import (
     DEFAULT_EMOTION_MODELS,
+    DEFAULT_FLIP,
     EMOTION_MODELS,
     ModelError,
     bundled_model,
@@ -106,12 +107,19 @@ def raw_scores(crops: list[np.ndarray]) -> np.ndarray:
     return session.run(None, {"input": np.stack(batch)[..., None]})[0]
 
 
+def classifier(models=MODEL, flip: bool = False) -> EmotionClassifier:
+    """One model whose scores are its ONNX output as it is: no flip averaging unless asked."""
+    return EmotionClassifier(models, flip=flip)
+
+
 def test_default_model_identity():
     clf = EmotionClassifier()
-    assert clf.name == "mini_xception_fer"
-    assert clf.sha256_short == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
+    files = [EMOTION_MODELS[n] for n in DEFAULT_EMOTION_MODELS]
+    assert clf.sha256_short == "+".join(manifest()[f]["sha256"][:12] for f in files)
+    assert clf.name == "+".join(metadata(open_session(bundled_model(f)))["edge_fer.name"] for f in files)
+    assert clf.flip is DEFAULT_FLIP
     assert clf.labels == EMOTIONS
-    assert clf.input_size == (64, 64)
+    assert clf.input_size == (64, 64)  # the largest member's input: mini-Xception's
 
 
 def test_bundled_models_by_short_name():
@@ -124,7 +132,7 @@ def test_bundled_models_by_short_name():
 
 
 def test_astronaut_smiles(crops):
-    emotion = EmotionClassifier().classify(crops[:1])[0]
+    emotion = classifier().classify(crops[:1])[0]
     assert emotion.label == "happy" and emotion.confidence > 0.9
     assert list(emotion.scores) == list(EMOTIONS)
     assert sum(emotion.scores.values()) == pytest.approx(1.0, abs=1e-4)
@@ -132,13 +140,13 @@ def test_astronaut_smiles(crops):
 
 def test_scores_are_the_model_output_in_canonical_order(crops):
     raw = raw_scores(crops)
-    got = EmotionClassifier().predict(crops)
+    got = classifier().predict(crops)
     expected = raw[:, [MODEL_ORDER.index(label) for label in EMOTIONS]]
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_one_batch_equals_one_crop_at_a_time(crops):
-    clf = EmotionClassifier()
+    clf = classifier()
     together = clf.predict(crops)
     alone = np.concatenate([clf.predict([c]) for c in crops])
     np.testing.assert_allclose(together, alone, atol=1e-5)
@@ -150,29 +158,29 @@ def test_permuted_label_metadata_moves_the_scores(tmp_path, shipped_meta, crops)
     permuted = ["neutral", "surprise", "happy", "angry", "disgust", "fear", "sad"]
     path = write_model(tmp_path, {**shipped_meta, "edge_fer.labels": json.dumps(permuted)})
     raw = raw_scores(crops)
-    got = EmotionClassifier(path).predict(crops)
+    got = classifier(path).predict(crops)
     for column, label in enumerate(EMOTIONS):
         np.testing.assert_allclose(got[:, column], raw[:, permuted.index(label)], atol=1e-5)
-    assert EmotionClassifier(path).classify(crops[:1])[0].label == "angry"  # column 3 (the smile) now says angry
+    assert classifier(path).classify(crops[:1])[0].label == "angry"  # column 3 (the smile) now says angry
 
 
 def test_label_names_match_case_insensitively(tmp_path, shipped_meta, crops):
     upper = json.dumps([label.upper() for label in MODEL_ORDER])
     path = write_model(tmp_path, {**shipped_meta, "edge_fer.labels": upper})
-    np.testing.assert_allclose(EmotionClassifier(path).predict(crops), EmotionClassifier().predict(crops), atol=1e-6)
+    np.testing.assert_allclose(classifier(path).predict(crops), classifier().predict(crops), atol=1e-6)
 
 
 def test_logits_output_gets_a_softmax(tmp_path, shipped_meta, crops):
     path = write_model(tmp_path, {**shipped_meta, "edge_fer.output": "logits"})
-    probs = EmotionClassifier().predict(crops)
+    probs = classifier().predict(crops)
     e = np.exp(probs - probs.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(EmotionClassifier(path).predict(crops), e / e.sum(axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(classifier(path).predict(crops), e / e.sum(axis=1, keepdims=True), atol=1e-5)
 
 
 def test_flip_averages_with_the_mirror(crops):
-    plain = EmotionClassifier().predict(crops)
-    mirrored = EmotionClassifier().predict([np.ascontiguousarray(c[:, ::-1]) for c in crops])
-    flipped = EmotionClassifier(flip=True).predict(crops)
+    plain = classifier().predict(crops)
+    mirrored = classifier().predict([np.ascontiguousarray(c[:, ::-1]) for c in crops])
+    flipped = classifier(flip=True).predict(crops)
     np.testing.assert_allclose(flipped, (plain + mirrored) / 2, atol=1e-5)
     assert not np.allclose(plain, mirrored, atol=1e-3)
 
@@ -182,20 +190,20 @@ def test_ensemble_averages_models(tmp_path, shipped_meta, crops):
     other = write_model(
         tmp_path, {**shipped_meta, "edge_fer.labels": json.dumps(permuted), "edge_fer.name": "shuffled"}
     )
-    ensemble = EmotionClassifier([MODEL, other])
+    ensemble = classifier([MODEL, other])
     assert ensemble.name == "mini_xception_fer+shuffled"
     assert ensemble.sha256_short.split("+")[0] == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
     assert len(ensemble.sha256_short.split("+")[1]) == 12
     # events carry one identity that changes with any member and with their order
-    reordered = EmotionClassifier([other, MODEL])
-    identities = {EmotionClassifier(MODEL).sha256_id, ensemble.sha256_id, reordered.sha256_id}
+    reordered = classifier([other, MODEL])
+    identities = {classifier(MODEL).sha256_id, ensemble.sha256_id, reordered.sha256_id}
     assert len(identities) == 3 and all(len(i) == 12 and int(i, 16) >= 0 for i in identities)
-    expected = (EmotionClassifier(MODEL).predict(crops) + EmotionClassifier(other).predict(crops)) / 2
+    expected = (classifier(MODEL).predict(crops) + classifier(other).predict(crops)) / 2
     np.testing.assert_allclose(ensemble.predict(crops), expected, atol=1e-6)
 
 
 def test_gray_and_single_channel_crops_equal_bgr(crops):
-    clf = EmotionClassifier()
+    clf = classifier()
     gray = [cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops]
     np.testing.assert_allclose(clf.predict(gray), clf.predict(crops), atol=1e-5)
     np.testing.assert_allclose(clf.predict([g[..., None] for g in gray]), clf.predict(crops), atol=1e-5)
@@ -206,7 +214,7 @@ def test_gray_and_single_channel_crops_equal_bgr(crops):
 )
 def test_bad_crops_are_refused(crop):
     with pytest.raises(ValueError, match="crop 0"):
-        EmotionClassifier().predict([crop])
+        classifier().predict([crop])
 
 
 BAD_METADATA = {
@@ -235,7 +243,7 @@ def test_bad_metadata_is_a_clear_model_error(tmp_path, shipped_meta, case):
     meta = {k: v for k, v in {**shipped_meta, **change}.items() if v is not None}
     path = write_model(tmp_path, meta, name="custom_model.onnx")
     with pytest.raises(ModelError, match=r"custom_model\.onnx: .*" + message) as info:
-        EmotionClassifier(path)
+        classifier(path)
     assert "\n" not in str(info.value)
 
 
@@ -277,15 +285,15 @@ def test_really_permuted_outputs_give_the_same_canonical_scores(tmp_path, shippe
     onnx = pytest.importorskip("onnx")
     order = ["surprise", "neutral", "sad", "happy", "angry", "fear", "disgust"]
     path = write_gathered(onnx, tmp_path, shipped_meta, order)
-    np.testing.assert_allclose(EmotionClassifier(path).predict(crops), EmotionClassifier().predict(crops), atol=1e-6)
+    np.testing.assert_allclose(classifier(path).predict(crops), classifier().predict(crops), atol=1e-6)
 
 
 def test_subset_model_reports_its_own_labels_in_canonical_order(tmp_path, shipped_meta, crops):
     onnx = pytest.importorskip("onnx")
     path = write_gathered(onnx, tmp_path, shipped_meta, ["sad", "happy", "angry"])
-    clf = EmotionClassifier(path)
+    clf = classifier(path)
     assert clf.labels == ("angry", "happy", "sad")
-    full = EmotionClassifier().predict(crops)
+    full = classifier().predict(crops)
     got = clf.predict(crops)
     np.testing.assert_allclose(got, full[:, [0, 3, 5]], atol=1e-6)  # the model's raw, unrenormalised outputs
     emotion = clf.classify(crops[:1])[0]
@@ -325,7 +333,7 @@ def test_colour_order_reaches_a_three_channel_model(tmp_path):
             model.metadata_props.add(key=key, value=value)
         path = tmp_path / f"means_{color}.onnx"
         onnx.save(model, str(path))
-        results[color] = EmotionClassifier(path).classify([crop])[0]
+        results[color] = classifier(path).classify([crop])[0]
     # rgb feeds (0, 1, 2) so the third logit (sad) wins; bgr feeds (2, 1, 0) so the first (angry) wins.
     assert results["rgb"].label == "sad" and results["bgr"].label == "angry"
     logits = np.array([0.0, 1.0, 2.0])
