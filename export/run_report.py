@@ -38,7 +38,7 @@ def predict(model, split: Split, config, classes: int, flip: bool = False) -> np
     return np.asarray(model.predict(ds, verbose=0), np.float64)
 
 
-def export_run(run_dir: Path, model, config, labels: tuple[str, ...], facts: dict) -> dict:
+def export_run(run_dir: Path, model, config, labels: tuple[str, ...], facts: dict, name: str = "") -> dict:
     """``model.keras`` and ``model.onnx`` (metadata from the architecture, parity-checked), atomically."""
     from export.emotion import EmotionMeta, export_keras
 
@@ -47,7 +47,7 @@ def export_run(run_dir: Path, model, config, labels: tuple[str, ...], facts: dic
     model.save(keras_tmp)
     os.replace(keras_tmp, run_dir / "model.keras")
     meta = EmotionMeta(
-        name=f"{config.arch}-{run_dir.resolve().name}",
+        name=name or f"{config.arch}-{run_dir.resolve().name}",
         labels=labels,
         color=arch.color,
         mean=arch.mean,
@@ -107,7 +107,7 @@ def finish_run(run_dir: Path, config, state, data: DataSet, best: list[np.ndarra
     }
     if invocation.export:
         facts = {"arch": config.arch, "best_epoch": state.best_epoch, "val_accuracy": round(metrics.accuracy, 4)}
-        summary["onnx"] = export_run(run_dir, model, config, data.labels, facts)
+        summary["onnx"] = export_run(run_dir, model, config, data.labels, facts, invocation.name)
     title = (
         f"{config.arch}, best epoch {state.best_epoch} of {state.epoch}: val acc {metrics.accuracy:.4f} "
         f"(flip-averaged {flip_acc:.4f}), macro-F1 {metrics.macro_f1:.4f}"
@@ -117,7 +117,7 @@ def finish_run(run_dir: Path, config, state, data: DataSet, best: list[np.ndarra
     return summary
 
 
-def report_run(run_dir: Path, export: bool, command: str = "") -> dict:
+def report_run(run_dir: Path, export: bool, command: str = "", name: str = "") -> dict:
     """Regenerate every report (and optionally the ONNX export) from the checkpoint, mid-run or after."""
     from export.train import Invocation, RunState, TrainConfig
 
@@ -135,4 +135,4 @@ def report_run(run_dir: Path, export: bool, command: str = "") -> dict:
     )
     if list(data.labels) != ckpt.state["labels"]:
         raise ValueError(f"{config.data}: labels {list(data.labels)} differ from the run's {ckpt.state['labels']}")
-    return finish_run(run_dir, config, state, data, ckpt.best, Invocation(export=export, command=command))
+    return finish_run(run_dir, config, state, data, ckpt.best, Invocation(export=export, command=command, name=name))

@@ -158,6 +158,7 @@ class Invocation:
     time_limit_s: float = 0.0  # 0: no limit
     export: bool = False
     command: str = ""
+    name: str = ""  # the exported model's edge_fer.name; empty: "<arch>-<run folder>"
 
 
 def train(config: TrainConfig, run_dir: Path, ckpt: Checkpoint | None, invocation: Invocation) -> RunState:

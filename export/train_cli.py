@@ -49,6 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--export", action="store_true", help="export the best epoch to OUT/model.onnx at the end")
+    p.add_argument("--name", default="", help="model name in the ONNX metadata and events (default: ARCH-OUTDIR)")
     p.add_argument("--stop-after", type=int, default=0, metavar="N", help="train N epochs in this call, then stop")
     p.add_argument(
         "--time-limit", type=float, default=0.0, metavar="MIN", help="stop before an epoch that would end past MIN"
@@ -58,6 +59,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a run folder written by python -m export train")
     p.add_argument("--export", action="store_true", help="also export the best epoch to RUN/model.onnx")
+    p.add_argument("--name", default="", help="model name in the ONNX metadata and events (default: ARCH-RUNDIR)")
 
 
 def resolve_config(args: argparse.Namespace, saved: dict | None):
@@ -98,6 +100,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         time_limit_s=args.time_limit * 60.0,
         export=args.export,
         command="python -m export " + shlex.join(argv),
+        name=args.name,
     )
     try:
         train(config, run_dir, ckpt, invocation)
@@ -110,5 +113,5 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     from export.run_report import report_run
 
-    report_run(Path(args.run), args.export, "python -m export " + shlex.join(argv))
+    report_run(Path(args.run), args.export, "python -m export " + shlex.join(argv), args.name)
     return 0

@@ -79,6 +79,11 @@ def test_one_epoch_then_resume_then_export(tf, tmp_path):
     probs = session.run(None, {"input": x})[0]
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
+    renamed = export_cli("report", str(run), "--export", "--name", "my_compact")
+    assert renamed.returncode == 0, renamed.stderr
+    assert metadata(open_session(run / "model.onnx"))["edge_fer.name"] == "my_compact"
+    assert json.loads((run / "summary.json").read_text())["onnx"]["name"] == "my_compact"
+
     again = export_cli("train", "--out", str(run), "--resume", "--epochs", "3")
     assert again.returncode == 2 and "--epochs 3 (run has 2)" in again.stderr and "Traceback" not in again.stderr
 
