@@ -7,14 +7,21 @@ import os
 from importlib import resources
 from pathlib import Path
 
-BUNDLED = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "emotion_mini_xception.onnx")
+BUNDLED = (
+    "mtcnn_pnet.onnx",
+    "mtcnn_rnet.onnx",
+    "mtcnn_onet.onnx",
+    "emotion_mini_xception.onnx",
+    "emotion_compact.onnx",
+)
 # Short names a config or ``--model`` may use for the bundled emotion models, instead of a path into
 # site-packages that changes with every Python upgrade.
-EMOTION_MODELS = {"mini_xception": "emotion_mini_xception.onnx"}
+EMOTION_MODELS = {"compact": "emotion_compact.onnx", "mini_xception": "emotion_mini_xception.onnx"}
 # What ``classifier.models: []`` means; MODELS.md holds the measurements behind the choice.
-DEFAULT_EMOTION_MODELS = ("mini_xception",)
-# Average each face with its mirror by default: about +1 point of accuracy for twice the classifier cost.
-DEFAULT_FLIP = True
+DEFAULT_EMOTION_MODELS = ("compact", "mini_xception")
+# Mirror averaging adds a point of accuracy for twice the classifier cost; with the default pair that cost
+# is over the 3 ms per face budget on a 2-core CPU (benchmarks/ensembles.py), so it is off.
+DEFAULT_FLIP = False
 
 
 class ModelError(RuntimeError):

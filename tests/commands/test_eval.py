@@ -17,7 +17,7 @@ def dataset(tmp_path):
 
 
 def test_json_output(dataset, capsys):
-    assert main(["eval", str(dataset), "--json"]) == 0
+    assert main(["eval", str(dataset), "--json", "--model", "mini_xception"]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out)
     assert result["n"] == 6 and result["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
@@ -33,7 +33,8 @@ def test_json_output(dataset, capsys):
 
 def test_table_report_and_flip(dataset, tmp_path, capsys):
     report = tmp_path / "report"
-    assert main(["eval", str(dataset), "--report", str(report), "--flip", "--batch-size", "2"]) == 0
+    args = ["eval", str(dataset), "--report", str(report), "--flip", "--batch-size", "2", "--model", "mini_xception"]
+    assert main(args) == 0
     out, err = capsys.readouterr()
     assert "mini_xception_fer" in out and "with flip" in out
     assert any(line.split()[:2] == ["accuracy", "0.6667"] for line in out.splitlines())
@@ -42,6 +43,12 @@ def test_table_report_and_flip(dataset, tmp_path, capsys):
     assert cv2.imread(str(report / "confusion_matrix.png")) is not None
     saved = json.loads((report / "report.json").read_text())
     assert saved["flip"] is True and saved["n"] == 6
+
+
+def test_default_is_the_shipped_pair_without_flip(dataset, capsys):
+    assert main(["eval", str(dataset), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "compact_fer+mini_xception_fer" and result["flip"] is False and result["n"] == 6
 
 
 def test_limit_and_an_ensemble_of_the_same_model(dataset, capsys):

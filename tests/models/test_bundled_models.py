@@ -45,6 +45,7 @@ def test_manifest_lists_only_shipped_files():
         ("mtcnn_rnet.onnx", (5, 24, 24, 3), {"bbox_reg": (5, 4), "prob": (5, 2)}),
         ("mtcnn_onet.onnx", (3, 48, 48, 3), {"bbox_reg": (3, 4), "landmarks": (3, 10), "prob": (3, 2)}),
         ("emotion_mini_xception.onnx", (4, 64, 64, 1), {"scores": (4, 7)}),
+        ("emotion_compact.onnx", (3, 48, 48, 1), {"scores": (3, 7)}),
     ],
 )
 def test_model_runs_with_expected_io(filename, shape, outputs):
@@ -57,12 +58,36 @@ def test_model_runs_with_expected_io(filename, shape, outputs):
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
 
 
-def test_emotion_metadata_describes_preprocessing():
-    meta = metadata(open_session(bundled_model("emotion_mini_xception.onnx")))
-    assert json.loads(meta["edge_fer.labels"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-    assert json.loads(meta["edge_fer.input_size"]) == [64, 64]
+@pytest.mark.parametrize(
+    ("filename", "name", "labels", "size"),
+    [
+        (
+            "emotion_mini_xception.onnx",
+            "mini_xception_fer",
+            ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+            [64, 64],
+        ),
+        (
+            "emotion_compact.onnx",
+            "compact_fer",
+            ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
+            [48, 48],
+        ),
+    ],
+)
+def test_emotion_metadata_describes_preprocessing(filename, name, labels, size):
+    meta = metadata(open_session(bundled_model(filename)))
+    assert meta["edge_fer.name"] == name
+    assert json.loads(meta["edge_fer.labels"]) == labels
+    assert json.loads(meta["edge_fer.input_size"]) == size
     assert meta["edge_fer.color"] == "gray"
     assert json.loads(meta["edge_fer.normalization"]) == {"mean": 127.5, "std": 127.5}
+
+
+def test_trained_model_records_its_training():
+    facts = json.loads(metadata(open_session(bundled_model("emotion_compact.onnx")))["edge_fer.training"])
+    assert facts == {"arch": "compact", "best_epoch": 33, "val_accuracy": 0.6734}
+    assert "python -m export train" in manifest()["emotion_compact.onnx"]["command"]
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
