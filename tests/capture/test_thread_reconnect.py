@@ -155,6 +155,9 @@ def test_a_broken_state_callback_does_not_stop_the_camera(stop):
     capture.start()
     consumer.start()
     capture.join(3)
+    deadline = time.monotonic() + 3  # the consumer may still be taking the last frame off the queue
+    while len(consumer.frames) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert capture.state == "ended" and len(consumer.frames) == 3
 
 
