@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge_fer.commands.argtypes import positive_int
-from edge_fer.vision.onnx_session import DEFAULT_FLIP, EMOTION_MODELS
+from edge_fer.commands.argtypes import add_classifier_arguments, positive_int
 
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
@@ -29,18 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-face", metavar="PX", type=_positive_float, default=20.0, help="smallest face to look for (20)"
     )
-    parser.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULT_FLIP,
-        help=f"average each face with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
-    )
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
-        action="append",
-        help=f"ONNX emotion model file or bundled name ({', '.join(EMOTION_MODELS)}); repeat to average several",
-    )
+    add_classifier_arguments(parser, per="face")
     parser.add_argument(
         "--align", choices=("similarity", "box"), default="similarity", help="face crop: landmarks or box"
     )

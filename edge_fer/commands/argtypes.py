@@ -1,4 +1,4 @@
-"""argparse value types shared by the subcommands, so a bad number reads the same everywhere."""
+"""argparse value types and options shared by the subcommands, so they read the same everywhere."""
 
 from __future__ import annotations
 
@@ -13,3 +13,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def add_classifier_arguments(parser: argparse.ArgumentParser, per: str) -> None:
+    """``--flip/--no-flip`` and ``--model``, with the shipped defaults spelled out in the help."""
+    from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, DEFAULT_FLIP, EMOTION_MODELS
+
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_FLIP,
+        help=f"average each {per} with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        action="append",
+        help=f"ONNX emotion model file or bundled name ({', '.join(EMOTION_MODELS)}); repeat to average several "
+        f"(default: {' + '.join(DEFAULT_EMOTION_MODELS)})",
+    )

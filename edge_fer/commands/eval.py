@@ -7,8 +7,7 @@ import json
 import sys
 import time
 
-from edge_fer.commands.argtypes import positive_int
-from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, DEFAULT_FLIP, EMOTION_MODELS
+from edge_fer.commands.argtypes import add_classifier_arguments, positive_int
 
 NAME = "eval"
 HELP = "Measure emotion accuracy on a folder dataset DIR/<label>/<image> (each image a face crop)."
@@ -18,19 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET_DIR", help="folder with one sub-folder per label (FER2013 layout)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     parser.add_argument("--report", metavar="DIR", help="write confusion_matrix.png and report.json into DIR")
-    parser.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULT_FLIP,
-        help=f"average each prediction with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
-    )
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
-        action="append",
-        help=f"ONNX emotion model file or bundled name ({', '.join(EMOTION_MODELS)}); repeat to average several "
-        f"(default: {' + '.join(DEFAULT_EMOTION_MODELS)})",
-    )
+    add_classifier_arguments(parser, per="prediction")
     parser.add_argument("--limit", metavar="N", type=positive_int, help="evaluate an evenly spaced subset of N images")
     parser.add_argument("--batch-size", metavar="N", type=positive_int, default=64, help="images per batch (64)")
     parser.add_argument(
