@@ -61,14 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
 
-    labels = EmotionClassifier(args.model).labels  # also checks that the models share their labels
+    everything = EmotionClassifier(args.model)  # also checks that the models share their labels
+    labels = everything.labels
     dataset = FolderDataset.scan(args.dataset, labels, limit=args.limit)
     crops = [load_image(s.path) for s in dataset.samples]
     truth = [labels.index(s.label) for s in dataset.samples]
     print(f"{len(crops)} images from {dataset.root}", file=sys.stderr)
     probs = {(m, f): probabilities(m, crops, f) for m in args.model for f in (False, True)}
 
-    crop = face_crop(max(EmotionClassifier(args.model).input_size))
+    crop = face_crop(max(everything.input_size))
     reference = ms_per_face((args.reference,), False, crop, args.seconds)["batch1"]
     rows = []
     for size in range(1, min(args.max_members, len(args.model)) + 1):

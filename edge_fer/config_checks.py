@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 
 from edge_fer.config_source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
+from edge_fer.vision.onnx_session import ModelError, emotion_model_path
 
 
 class Strict(BaseModel):
@@ -75,20 +76,12 @@ ExistingFile = Annotated[Path, AfterValidator(_resolve), AfterValidator(_existin
 
 
 def _bundled_emotion_model(value: Any) -> Any:
-    from edge_fer.vision.onnx_session import EMOTION_MODELS, emotion_model_path
-
     if not isinstance(value, str):
         return value
-    if value in EMOTION_MODELS:
+    try:
         return emotion_model_path(value)
-    if "/" not in value and not Path(value).suffix:  # a name, not a file: most likely a typo
-        close = difflib.get_close_matches(value, EMOTION_MODELS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(
-            f"{value!r} is not a bundled model; {hint}use one of {', '.join(EMOTION_MODELS)} "
-            "or a path to an ONNX file (./name for a file without an extension)"
-        )
-    return value
+    except ModelError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # A path, or the short name of a model shipped in the package (``mini_xception``).

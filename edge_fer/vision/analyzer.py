@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_fer.vision.align import DEFAULT_MARGIN, DEFAULT_MODE, FaceAligner
+from edge_fer.vision.onnx_session import DEFAULT_FLIP
 from edge_fer.vision.types import Face
 
 log = logging.getLogger("edge_fer.analyzer")
@@ -30,7 +31,7 @@ class FaceAnalyzer:
     def create(
         cls,
         models: Sequence[str | Path] | None = None,
-        flip: bool | None = None,
+        flip: bool = DEFAULT_FLIP,
         min_face_size: float = 20.0,
         align_mode: str = DEFAULT_MODE,
         margin: float = DEFAULT_MARGIN,
@@ -39,9 +40,8 @@ class FaceAnalyzer:
         """The shipped detector and classifier (or ``models``) with the measured default alignment."""
         from edge_fer.vision.emotion import EmotionClassifier
         from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
-        from edge_fer.vision.onnx_session import DEFAULT_FLIP
 
-        classifier = EmotionClassifier(models, flip=DEFAULT_FLIP if flip is None else flip, threads=threads)
+        classifier = EmotionClassifier(models, flip=flip, threads=threads)
         detector = MtcnnDetector(DetectorConfig(min_face_size=min_face_size, threads=threads))
         aligner = FaceAligner(size=max(classifier.input_size), mode=align_mode, margin=margin)
         return cls(detector, aligner, classifier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from importlib import resources
@@ -37,9 +38,22 @@ def bundled_model(filename: str) -> Path:
 
 
 def emotion_model_path(entry: str | Path) -> Path:
-    """A bundled emotion model's short name (``mini_xception``) as its file; anything else as a path."""
+    """A bundled emotion model's short name (``mini_xception``) as its file; anything else as a path.
+
+    A bare word that is no bundled name is refused here rather than later as a missing file: it is
+    almost always a misspelt name, and the message can say which one was meant.
+    """
     name = str(entry)
-    return bundled_model(EMOTION_MODELS[name]) if name in EMOTION_MODELS else Path(entry)
+    if name in EMOTION_MODELS:
+        return bundled_model(EMOTION_MODELS[name])
+    if isinstance(entry, str) and "/" not in name and not Path(name).suffix:
+        close = difflib.get_close_matches(name, EMOTION_MODELS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ModelError(
+            f"{name!r} is not a bundled model; {hint}use one of {', '.join(EMOTION_MODELS)} "
+            "or a path to an ONNX file (./name for a file without an extension)"
+        )
+    return Path(entry)
 
 
 def manifest() -> dict[str, dict]:
