@@ -54,8 +54,8 @@ def main() -> int:
 
     import cv2
 
-    from edge_fer.config import parse_config
-    from edge_fer.daemon import build_analyzer
+    from edge_fer.config.settings import parse_config
+    from edge_fer.runtime.daemon import build_analyzer
     from edge_fer.vision.types import Box
 
     events = daemon_events(args.video, args.min_face)

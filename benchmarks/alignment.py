@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_fer.evaluate import FolderDataset
+from edge_fer.offline.evaluate import FolderDataset
 from edge_fer.vision.align import MODES, FaceAligner
 from edge_fer.vision.emotion import EmotionClassifier
 from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector

@@ -115,8 +115,8 @@ def main() -> int:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from edge_fer.config import parse_config
-    from edge_fer.daemon import build_analyzer
+    from edge_fer.config.settings import parse_config
+    from edge_fer.runtime.daemon import build_analyzer
 
     frames = (
         read_video(args.video, args.frames, (width, height))[0]

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.classifier import ASTRONAUT, time_calls  # noqa: E402
-from edge_fer.evaluate import FolderDataset, Metrics  # noqa: E402
 from edge_fer.imageio import load_image  # noqa: E402
+from edge_fer.offline.evaluate import FolderDataset, Metrics  # noqa: E402
 from edge_fer.vision.align import FaceAligner  # noqa: E402
 from edge_fer.vision.emotion import EmotionClassifier  # noqa: E402
 from edge_fer.vision.mtcnn import MtcnnDetector  # noqa: E402

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_fer.http import HttpSettings, PreviewServer
+from edge_fer.outputs.web import HttpSettings, PreviewServer
 
 CAMERA = "cam0"
 _SEPARATOR = b"\r\n--edgeferframe\r\n"

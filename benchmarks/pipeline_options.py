@@ -32,8 +32,8 @@ KEYS = ("processed_fps", "detect_ms_p50", "full_scan_ms_p50", "latency_ms_p50", 
 
 
 def child(variant: str, frames: int, paced: bool, source: str, width: int, height: int, min_face: float) -> dict:
-    from edge_fer import bench
-    from edge_fer.config import apply_overrides, load_config
+    from edge_fer.config.settings import apply_overrides, load_config
+    from edge_fer.offline import bench
 
     overrides = {
         "cameras[0].realtime": paced,
@@ -47,7 +47,7 @@ def child(variant: str, frames: int, paced: bool, source: str, width: int, heigh
         "stats.interval": 3600.0,
     }
     config = apply_overrides(load_config(None), overrides, source=source)
-    from edge_fer import daemon  # run_bench imports build_analyzer from here at call time
+    from edge_fer.runtime import daemon  # run_bench imports build_analyzer from here at call time
 
     original = daemon.build_analyzer
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 import yaml  # noqa: E402
 
-from edge_fer.comms.seqcheck import SeqChecker  # noqa: E402
+from edge_fer.outputs.mqtt.seqcheck import SeqChecker  # noqa: E402
 from tests.mosquitto import Mosquitto  # noqa: E402
 
 DEVICE = "soak"

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from edge_fer.tracking import TrackState, TrackUpdate
+from edge_fer.tracking.tracker import TrackState, TrackUpdate
 from edge_fer.vision.types import Box, Face
 
 SCHEMA_VERSION = 1

@@ -1,6 +1,6 @@
 """The report's evaluation, kept for every run: classification report, confusion matrix, curves, summary.
 
-Metrics are the runtime's own (:class:`edge_fer.evaluate.Metrics`, the ones ``edge-fer eval`` prints),
+Metrics are the runtime's own (:class:`edge_fer.offline.evaluate.Metrics`, the ones ``edge-fer eval`` prints),
 so a training report and a later ``edge-fer eval`` of the exported model say the same thing. Figures use
 matplotlib's object API with the Agg canvas, which leaves pyplot's global state (and any interactive
 backend) alone.
@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge_fer.evaluate import Metrics
+from edge_fer.offline.evaluate import Metrics
 from export.checkpoint import atomic_write_bytes, atomic_write_text
 
 REPORT_FILES = ("classification_report.txt", "confusion_matrix.png", "curves.png", "summary.json")

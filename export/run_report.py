@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_fer.evaluate import Metrics
+from edge_fer.offline.evaluate import Metrics
 from export.architectures import get_architecture
 from export.augment import Augmentation, eval_dataset
 from export.checkpoint import Checkpoint

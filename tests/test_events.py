@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, PolicyConfig, iso_utc_ms, new_run_id
-from edge_fer.tracking import Tracker, TrackerConfig
+from edge_fer.tracking.tracker import Tracker, TrackerConfig
 from edge_fer.vision.types import EMOTIONS, Box
 from tests import factories
 

@@ -5,7 +5,7 @@ Public API (importing this package does not import OpenCV; sources import it whe
 - :class:`Frame` (``camera``, ``index``, ``t_mono``, ``t_wall``, ``image``) and :func:`as_bgr`;
 - :class:`Source` (``open``, ``read``, ``close``, ``is_live``, ``paced``, ``fps``, ``describe``,
   ``interrupt``) and :class:`SourceError`; the kinds :class:`CameraSource`, :class:`FileSource`,
-  :class:`UrlSource`, :class:`DemoSource`, :class:`ScriptedSource`, and :func:`open_source`,
+  :class:`UrlSource`, :class:`DemoSource`, and :func:`open_source`,
   which picks one from a config string;
 - :class:`FrameQueue`, the bounded queue and per-camera ledger; :class:`CaptureThread`, its
   :class:`CaptureStats` and the state names in :data:`STATES`; :class:`ReconnectPolicy`.
@@ -27,7 +27,6 @@ from edge_fer.capture.demo import DemoSource
 from edge_fer.capture.frame import BadFrame, Frame, as_bgr
 from edge_fer.capture.opencv_source import CameraSource, FileSource, UrlSource, mask_url
 from edge_fer.capture.queue import FrameQueue, QueueCounts
-from edge_fer.capture.scripted import End, Fail, Gone, ScriptedSource, Stall
 from edge_fer.capture.source import Pacer, Source, SourceError
 from edge_fer.capture.sources import open_source
 from edge_fer.capture.status import (
@@ -57,19 +56,14 @@ __all__ = [
     "CaptureStats",
     "CaptureThread",
     "DemoSource",
-    "End",
-    "Fail",
     "FileSource",
     "Frame",
     "FrameQueue",
-    "Gone",
     "Pacer",
     "QueueCounts",
     "ReconnectPolicy",
-    "ScriptedSource",
     "Source",
     "SourceError",
-    "Stall",
     "UrlSource",
     "as_bgr",
     "mask_url",

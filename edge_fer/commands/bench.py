@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
-    from edge_fer.config import ConfigError, apply_overrides, load_config
+    from edge_fer.config.settings import ConfigError, apply_overrides, load_config
     from edge_fer.logs import setup_logging
 
     setup_logging("warning")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
-    from edge_fer.bench import run_bench
+    from edge_fer.offline.bench import run_bench
 
     result = run_bench(config, args.frames, args.paced)
     print(json.dumps(result.as_dict()) if args.json else result.table())

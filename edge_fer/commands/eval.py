@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     prepare_opencv(args.max_pixels)
 
-    from edge_fer.evaluate import FolderDataset, evaluate, write_report
+    from edge_fer.offline.evaluate import FolderDataset, evaluate, write_report
     from edge_fer.vision.emotion import EmotionClassifier
     from edge_fer.vision.onnx_session import ModelError
 

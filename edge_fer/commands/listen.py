@@ -41,7 +41,7 @@ class Printer:
     """Turns messages into lines; thread-safe, because paho calls it from its own thread."""
 
     def __init__(self, prefix: str, raw_json: bool, out: TextIO, err: TextIO, count: int | None) -> None:
-        from edge_fer.comms.seqcheck import SeqChecker
+        from edge_fer.outputs.mqtt.seqcheck import SeqChecker
 
         self.prefix, self.raw_json, self.out, self.err = prefix, raw_json, out, err
         self.checker = SeqChecker()
@@ -67,7 +67,7 @@ class Printer:
             self.done.set()
 
     def message(self, topic: str, payload: bytes) -> None:
-        from edge_fer.comms.topics import parse_topic
+        from edge_fer.outputs.mqtt.topics import parse_topic
 
         with self._lock:
             parts = parse_topic(topic, self.prefix)
@@ -132,10 +132,10 @@ def default_topics(prefix: str, device: str | None) -> list[str]:
 
 
 def _settings(args: argparse.Namespace):
-    from edge_fer.comms.credentials import resolve_password
-    from edge_fer.comms.mqtt_url import parse_mqtt_url
-    from edge_fer.comms.settings import TlsSettings
-    from edge_fer.comms.topics import check_prefix, safe_name
+    from edge_fer.outputs.mqtt.credentials import resolve_password
+    from edge_fer.outputs.mqtt.settings import TlsSettings
+    from edge_fer.outputs.mqtt.topics import check_prefix, safe_name
+    from edge_fer.outputs.mqtt.url import parse_mqtt_url
 
     address = parse_mqtt_url(args.mqtt)
     check_prefix(args.prefix)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
-    from edge_fer.config import ConfigError, apply_overrides, load_config
+    from edge_fer.config.settings import ConfigError, apply_overrides, load_config
     from edge_fer.logs import setup_logging
 
     setup_logging(args.log_level or "info")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return exitcodes.CONFIG
     setup_logging(config.log_level, repeat_window=config.log_repeat_window)
 
-    from edge_fer.daemon import Daemon, DaemonError
+    from edge_fer.runtime.daemon import Daemon, DaemonError
 
     try:
         daemon = Daemon(config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames)

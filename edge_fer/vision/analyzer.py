@@ -59,9 +59,9 @@ class FaceAnalyzer:
 def annotate_faces(image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     """A copy of the image with each face's box, landmarks, emotion and confidence drawn on it.
 
-    The drawing itself lives in ``edge_fer.annotate`` (shared with the video outputs), so that a
+    The drawing itself lives in ``edge_fer.outputs.annotate`` (shared with the video outputs), so that a
     still image and a video frame look the same.
     """
-    from edge_fer.annotate import AnnotatedFace, annotate
+    from edge_fer.outputs.annotate import AnnotatedFace, annotate
 
     return annotate(image_bgr, [AnnotatedFace.from_face(face) for face in faces])

@@ -4,9 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from edge_fer.capture.scripted import End, Fail, Gone, ScriptedSource, Stall
 from edge_fer.capture.source import SourceError
 from tests.clips import clip_frame
+from tests.scripted import End, Fail, Gone, ScriptedSource, Stall
 
 
 def test_plays_frames_failures_and_ends_across_reopens():

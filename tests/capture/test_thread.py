@@ -4,17 +4,11 @@ import time
 import numpy as np
 import pytest
 
-from edge_fer.capture import (
-    CaptureThread,
-    DemoSource,
-    End,
-    FileSource,
-    ScriptedSource,
-    Stall,
-)
+from edge_fer.capture import CaptureThread, DemoSource, FileSource
 from edge_fer.capture.backoff import ReconnectPolicy
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number, write_clip
+from tests.scripted import End, ScriptedSource, Stall
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from edge_fer.capture import CaptureThread, End, FileSource, Gone, ReconnectPolicy, ScriptedSource, Stall, UrlSource
+from edge_fer.capture import CaptureThread, FileSource, ReconnectPolicy, UrlSource
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number
+from tests.scripted import End, Gone, ScriptedSource, Stall
 
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, jitter=0.0)
 

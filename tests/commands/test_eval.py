@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from edge_fer.cli import main
-from tests.test_evaluate import make_dataset
+from tests.offline.test_evaluate import make_dataset
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
-from tests.comms.face_events import happy_then_sad, play
 from tests.mosquitto import MOSQUITTO, Mosquitto
+from tests.outputs.mqtt.face_events import happy_then_sad, play
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="needs the mosquitto broker (apt-get install mosquitto)")
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.evaluate import Metrics
+from edge_fer.offline.evaluate import Metrics
 from export.checkpoint import Checkpoint, atomic_write_text
 from export.reports import REPORT_FILES, write_reports
 

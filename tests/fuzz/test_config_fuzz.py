@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from edge_fer.cli import main
-from edge_fer.config import Config, ConfigError, load_config
-from edge_fer.config_source import path_text
+from edge_fer.config.settings import Config, ConfigError, load_config
+from edge_fer.config.source import path_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("EDGE_FER_FUZZ_EXAMPLES", "300"))

@@ -1,7 +1,7 @@
 """Raw-socket fuzzing of the browser preview in a running daemon: odd methods, paths, versions and headers,
 binary junk, half-sent heads, pipelined requests, streams dropped mid-frame. The server answers or closes
 every time, never logs an error or a traceback, and the daemon keeps serving ``/healthz`` and events.
-(tests/http fuzzes the handler in-process; this is the daemon as deployed, with its real pipeline.)"""
+(tests/outputs/web fuzzes the handler in-process; this is the daemon as deployed, with its real pipeline.)"""
 
 from __future__ import annotations
 
@@ -160,8 +160,8 @@ def test_after_the_fuzzing_the_daemon_is_healthy_and_logged_no_error(daemon):
 def test_a_client_that_leaves_before_its_parser_error_answer_is_not_an_error(monkeypatch, caplog, request_bytes):
     """In the daemon this happens when the answer loses a race with the client's close (the fuzzing above
     hits it now and then); here the vanished client is certain: writing the answer fails as the OS would."""
-    from edge_fer.http import HttpSettings, PreviewServer
-    from edge_fer.http.handler import PreviewHandler
+    from edge_fer.outputs.web import HttpSettings, PreviewServer
+    from edge_fer.outputs.web.handler import PreviewHandler
 
     def gone(self, *args, **kwargs):
         raise BrokenPipeError(32, "Broken pipe")

@@ -12,15 +12,15 @@ import time
 import numpy as np
 import pytest
 
-import edge_fer.pipeline
-from edge_fer.capture import End, Gone, ScriptedSource, Stall
-from edge_fer.config import parse_config
-from edge_fer.daemon import build_analyzer
-from edge_fer.pipeline import Pipeline
-from edge_fer.sinks.base import Sink, SinkRunner
+import edge_fer.runtime.pipeline
+from edge_fer.config.settings import parse_config
+from edge_fer.outputs.base import Sink, SinkRunner
+from edge_fer.runtime.daemon import build_analyzer
+from edge_fer.runtime.pipeline import Pipeline
 from tests.mosquitto import Subscriber, free_port
 from tests.photos import moving_face_scenes
 from tests.reliability.harness import DaemonProcess, write_config
+from tests.scripted import End, Gone, ScriptedSource, Stall
 
 DEVICE = "camfaults"
 STATUS = f"edge-fer/{DEVICE}/cam0/status"
@@ -184,7 +184,7 @@ def analyzer():
 
 def run_scripted(monkeypatch, analyzer, source: ScriptedSource, config: dict):
     """A Pipeline whose camera is ``source`` (in place of the config's), with a list sink; not yet run."""
-    monkeypatch.setattr(edge_fer.pipeline, "open_source", lambda spec, **kwargs: source)
+    monkeypatch.setattr(edge_fer.runtime.pipeline, "open_source", lambda spec, **kwargs: source)
     sink = ListSink()
     runner = SinkRunner([sink]).start()
     states: list[str] = []

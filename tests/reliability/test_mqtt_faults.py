@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_fer.pipeline import FLUSH_TIMEOUT
+from edge_fer.runtime.pipeline import FLUSH_TIMEOUT
 from tests.mosquitto import Subscriber, free_port
 from tests.reliability.harness import DaemonProcess, check_seqs, first_occurrences, write_config
 

@@ -79,7 +79,7 @@ TRAVERSALS = [
     "/..%2f..%2f..%2fetc%2fpasswd",
     "//etc/passwd",
     "/preview.js/../../../pyproject.toml",
-    "/edge_fer/config.py",
+    "/edge_fer/config/settings.py",
     "/stream/..%2f..%2fetc%2fpasswd.mjpg",
     "/stream/../../etc/passwd",
     "/static/preview.js%00.html",

@@ -1,0 +1,356 @@
+"""Typed configuration: YAML in, validated pydantic models out, unknown keys rejected.
+
+Every section has defaults, so running without ``--config`` uses the ``demo`` camera with events
+on stdout. A bad file is reported whole: every problem with its key path (``cameras[0].fps``) and
+YAML line, so an operator fixes a config in one pass without reading code. ``config/edge-fer.yaml``
+shows every option with its default (a test keeps it complete).
+
+Relative paths in the file are relative to the file's directory (a service runs from ``/``).
+Files a setting depends on are checked at load, not at first use (see :mod:`edge_fer.config.checks`).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from edge_fer.config.checks import (
+    EmotionModelFile,
+    ExistingFile,
+    FieldProblems,
+    Strict,
+    WritablePath,
+    problems_from,
+    require_files,
+)
+from edge_fer.config.comms import HttpSection, MqttSection
+from edge_fer.config.source import (
+    ConfigError,
+    Document,
+    Problem,
+    parse_assignment,
+    parse_yaml,
+    set_path,
+    split_loc,
+    substitute,
+)
+from edge_fer.exitcodes import CONFIG as EX_CONFIG
+from edge_fer.redact import find_secrets, register_secrets
+from edge_fer.vision.onnx_session import DEFAULT_FLIP
+
+__all__ = [
+    "EX_CONFIG",
+    "CameraConfig",
+    "Config",
+    "ConfigError",
+    "ExistingFile",
+    "FieldProblems",
+    "WritablePath",
+    "apply_overrides",
+    "load_config",
+    "parse_assignment",
+    "parse_config",
+    "require_files",
+    "safe_name",
+]
+
+_SAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def safe_name(value: str) -> str:
+    """A name usable as one MQTT topic level and a file name: lowercase a-z, 0-9, '_' and '-'."""
+    cleaned = _SAFE.sub("_", value.strip().lower()).strip("_")
+    return cleaned or "unnamed"
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ReconnectConfig(Strict):
+    initial_delay: PositiveFloat = 0.5
+    max_delay: PositiveFloat = 30.0
+    max_attempts: Annotated[int, Field(ge=1)] | None = None  # None: keep trying (live sources)
+
+    @model_validator(mode="after")
+    def _delays(self) -> ReconnectConfig:
+        if self.max_delay < self.initial_delay:
+            raise FieldProblems([("max_delay", f"must be >= initial_delay ({self.initial_delay})")])
+        return self
+
+
+class CameraConfig(Strict):
+    name: str = "cam0"
+    source: str = "demo"
+    width: Annotated[int, Field(ge=16, le=7680)] | None = None
+    height: Annotated[int, Field(ge=16, le=4320)] | None = None
+    fps: Annotated[float, Field(gt=0, le=240)] | None = None
+    fourcc: str | None = None
+    realtime: bool = True
+    loop: bool = False
+    detect_every: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_fps: Annotated[float, Field(gt=0, le=240)] | None = None
+    queue_size: Annotated[int, Field(ge=1, le=64)] = 2
+    stall_timeout: Annotated[float, Field(gt=0)] = 10.0
+    reconnect: ReconnectConfig = ReconnectConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("camera name must not be empty")
+        return v
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)  # `source: 0` is the first camera, as on the command line
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("source must not be empty (demo, a camera index, /dev/videoN, a file or a URL)")
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("fourcc")
+    @classmethod
+    def _fourcc(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 4:
+            raise ValueError("fourcc must be exactly four characters, e.g. MJPG or YUYV")
+        return v
+
+    @property
+    def safe_name(self) -> str:
+        return safe_name(self.name)
+
+
+class DetectorSection(Strict):
+    min_face_size: Annotated[float, Field(ge=12, le=2000)] = 40.0
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    scale_factor: Annotated[float, Field(gt=0.1, lt=1.0)] = 0.709
+    threads: Annotated[int, Field(ge=1, le=64)] = 1
+    roi_detection: bool = True
+    full_scan_interval: Annotated[float, Field(ge=0, le=3600)] = 0.5
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(0.0 <= t <= 1.0 for t in v):
+            raise ValueError("each threshold must be between 0 and 1")
+        return v
+
+
+class ClassifierSection(Strict):
+    models: list[EmotionModelFile] = Field(default_factory=list)  # empty: the bundled default model(s)
+    flip: bool = DEFAULT_FLIP
+    align: Literal["similarity", "box"] = "similarity"
+    margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default
+    threads: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class TrackingSection(Strict):
+    iou_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    min_hits: Annotated[int, Field(ge=1, le=100)] = 3
+    max_age: PositiveFloat = 1.0
+    min_face_size: Annotated[float, Field(ge=0)] = 24.0
+    min_det_score: Annotated[float, Field(ge=0, le=1)] = 0.9
+    smoothing_tau: Annotated[float, Field(ge=0)] = 0.5
+    hysteresis_margin: Annotated[float, Field(ge=0, le=1)] = 0.1
+    min_change_duration: Annotated[float, Field(ge=0)] = 0.3
+
+
+class EventsSection(Strict):
+    mode: Literal["tracks", "every_frame"] = "tracks"
+    update_interval: PositiveFloat = 1.0
+
+
+class VideoOutput(Strict):
+    path: WritablePath | None = None  # a directory (segments) or a file path; None: off
+    segment_seconds: Annotated[float, Field(gt=0)] | None = 300.0
+    segment_mb: Annotated[float, Field(gt=0)] | None = None
+    max_total_mb: Annotated[float, Field(gt=0)] | None = 1024.0
+
+
+class OutputSection(Strict):
+    stdout: Literal["auto", "on", "off"] = "auto"  # auto: on when no MQTT broker is configured
+    video: VideoOutput = VideoOutput()
+    blur_faces: bool = False
+
+    @field_validator("stdout", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads an unquoted `stdout: on` as true; that is what the user meant.
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
+
+
+class StatsSection(Strict):
+    interval: PositiveFloat = 10.0
+
+
+class Config(Strict):
+    device: str = Field(default_factory=socket.gethostname)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_repeat_window: Annotated[float, Field(ge=0, le=86400)] = 60.0
+    cameras: Annotated[list[CameraConfig], Field(min_length=1)] = Field(default_factory=lambda: [CameraConfig()])
+    detector: DetectorSection = DetectorSection()
+    classifier: ClassifierSection = ClassifierSection()
+    tracking: TrackingSection = TrackingSection()
+    events: EventsSection = EventsSection()
+    output: OutputSection = OutputSection()
+    stats: StatsSection = StatsSection()
+    mqtt: MqttSection = MqttSection()
+    http: HttpSection = HttpSection()
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, v: Any) -> Any:
+        if v is None:
+            return socket.gethostname()  # `device: null` in the sample: the default, spelled out
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("device must not be empty (null means the hostname)")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Config:
+        seen: dict[str, int] = {}
+        problems = []
+        for index, cam in enumerate(self.cameras):
+            key = cam.safe_name
+            if key in seen:
+                first = self.cameras[seen[key]].name
+                problems.append((f"cameras[{index}].name", f"{cam.name!r} and {first!r} map to the same name {key!r}"))
+            else:
+                seen[key] = index
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_usable(self) -> Config:
+        # Build the publisher's settings now, so check-config (and ExecStartPre=) catches a bad URL or an
+        # unreadable password instead of the running daemon.
+        from edge_fer.config.comms import mqtt_settings
+
+        try:
+            settings = mqtt_settings(self.mqtt, self.safe_device)
+        except ValueError as exc:
+            raise FieldProblems([("mqtt", str(exc))]) from None
+        if settings is not None and settings.password is not None:
+            # From a file, the environment, a credential or the URL: the masking patterns cannot know it
+            # (a URL password may hold '/' or '@'), so the log redactor and check-config are told.
+            register_secrets([settings.password.reveal()])
+        return self
+
+    @property
+    def safe_device(self) -> str:
+        return safe_name(self.device)
+
+
+def _validate(
+    data: Any,
+    source: str,
+    doc: Document | None,
+    base_dir: Path | None,
+    extra: list[tuple[tuple[Any, ...], Problem]],
+    hide: frozenset[tuple[Any, ...]] = frozenset(),
+) -> Config:
+    """Validate, then raise every problem (``extra`` ones first found while reading) sorted by line.
+
+    Validation errors at a key in ``hide`` are dropped: a value whose ``${...}`` failed is already
+    reported, and its leftover text would only add noise.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        message = f"the top level must be a mapping of sections (cameras:, events:, ...), not {_kind(data)}"
+        raise ConfigError(source, [Problem(message, line=1 if doc else None)])
+    problems = list(extra)
+    config = None
+    try:
+        config = Config.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        problems += [(loc, p) for loc, p in problems_from(exc, Config, doc) if loc not in hide]
+    if problems or config is None:
+        ordered = sorted(problems, key=lambda item: (item[1].line or 0, item[1].path))
+        raise ConfigError(source, [p for _, p in ordered])
+    register_secrets(find_secrets(config.model_dump(mode="json")))
+    return config
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a single value", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse_config(data: Any, source: str = "config", base_dir: str | Path | None = None) -> Config:
+    """Validate already-loaded data (a dict). Raises :class:`ConfigError` with every problem found."""
+    return _validate(data, source, None, Path(base_dir) if base_dir else None, [])
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute ``${...}``, validate. Raises :class:`ConfigError` with every problem found.
+
+    ``None`` means no file: the defaults. Secrets found in the config are registered with the log
+    redactor, so they never appear in a log line.
+    """
+    if path is None:
+        return parse_config({}, "defaults")
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found; pass --config with an existing file"]) from None
+    except IsADirectoryError:
+        raise ConfigError(source, ["is a directory; pass the YAML file itself"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"cannot read: {exc}"]) from None
+    doc = parse_yaml(text, source)
+    if doc.data is None:
+        raise ConfigError(
+            source,
+            ["the file has no settings (empty or only comments); start from config/edge-fer.yaml, or omit --config"],
+        )
+    sub = substitute(doc.data, environ)
+    register_secrets(sub.secrets)
+    # The document's own problems keep their text path: a key such as 'a[' or 'x.y' has no key-path syntax.
+    extra = [((), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
+    hide = frozenset(loc for loc, _ in sub.problems)
+    return _validate(sub.data, source, doc, path.resolve().parent, extra, hide)
+
+
+# --- command-line overrides -------------------------------------------------------------------
+
+
+def apply_overrides(
+    config: Config,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+) -> Config:
+    """A new config with command-line values applied, validated like the file.
+
+    ``source`` replaces the first camera's source (with no config file that camera is the only
+    one). ``overrides`` maps key paths to values: ``{"output.video.path": "out.mp4",
+    "cameras[0].fps": 15, "log_level": "debug"}``; ``None`` values are skipped, so argparse
+    defaults can be passed as they are. Relative paths are relative to the working directory.
+    Raises :class:`ConfigError` (source ``command line``) naming the key path of each problem.
+    """
+    data = config.model_dump(mode="python")
+    problems: list[tuple[tuple[Any, ...], Problem]] = []
+    if source is not None:
+        data["cameras"][0]["source"] = source
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        loc = split_loc(key)
+        try:
+            set_path(data, loc, value)
+        except (KeyError, IndexError, TypeError) as exc:
+            problems.append((loc, Problem(f"cannot set: {exc.args[0] if exc.args else exc}", key)))
+    return _validate(data, "command line", None, None, problems)

@@ -1,0 +1,1 @@
+"""Offline tools over the same analysis path as the daemon: evaluation on labelled sets, benchmarks."""

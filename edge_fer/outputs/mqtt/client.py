@@ -1,0 +1,344 @@
+"""The MQTT publisher: nothing a subscriber trusts is lost while the broker is away.
+
+How delivery works:
+
+- :meth:`MqttPublisher.publish` never blocks; it queues into an :class:`~edge_fer.outputs.mqtt.outbox.Outbox`
+  (bounded, drops the OLDEST event and counts it).
+- One sender thread hands paho at most ``max_inflight`` messages at a time, in order, only while connected,
+  and keeps each one until the broker's PUBACK (``on_publish`` with its mid).
+- When the connection drops, unacknowledged messages stay ours. On the next CONNACK, inside ``on_connect``
+  and before paho would replay its own copies, we take paho's copies away (``drop_out_messages``) and put ours
+  back in front of the queue, so they go out again first and in order. A message may then arrive twice (the
+  broker got it but its PUBACK was lost); none is lost. Because we re-send ourselves, the session can be clean:
+  no broker-side state is needed, and a broker that lost its database loses nothing of ours either.
+- ``online`` (retained) is the first message of every connection; ``offline`` is the last will and the last
+  message of a clean :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+from edge_fer.outputs.mqtt.connection import RecordingClient, Throttle, describe_connect_error
+from edge_fer.outputs.mqtt.outbox import Message, Outbox
+from edge_fer.outputs.mqtt.settings import MqttSettings
+from edge_fer.outputs.mqtt.topics import Topics
+
+log = logging.getLogger("edge_fer.mqtt")
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    connected: bool
+    published: int  # handed to the connection (re-sends included)
+    acked: int  # acknowledged by the broker (QoS 1/2) or written to the socket (QoS 0)
+    buffered: int  # waiting to be sent, plus sent and not yet acknowledged
+    inflight: int  # sent, not yet acknowledged
+    dropped: int  # oldest events dropped because the buffer was full
+    failed: int  # refused by the broker (MQTT 5 reason code) or unpublishable (e.g. payload too large)
+    resent: int  # sent again after a reconnect; these may reach subscribers twice
+    connects: int
+    connect_failures: int  # refused or failed connection attempts
+    last_error: str | None
+
+
+class MqttPublisher:
+    """A buffered, ordered, reconnecting publisher for one device. Thread-safe; start with :meth:`start`."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.device, settings.topic_prefix)
+        self._outbox = Outbox(settings.buffer_size)
+        self._inflight: dict[int, Message] = {}
+        self._lock = threading.Condition()
+        self._pub_lock = threading.Lock()  # serialises paho.publish + bookkeeping against on_connect's re-queue
+        self._publishing = False
+        self._early_acks: dict[int, bool] = {}  # mid -> refused by the broker
+        self._connected = False
+        self._started = self._stopping = self._closed = False
+        self._counts = dict.fromkeys(("published", "acked", "failed", "resent", "connects", "connect_failures"), 0)
+        self._last_error: str | None = None
+        self._attempt_reported = False  # the current connection attempt's failure has been counted
+        self._drop_log = Throttle(10.0)
+        self._dropped_reported = 0
+        self._error_log = Throttle(60.0)
+        self._subscriptions: dict[str, MessageHandler] = {}
+        self._on_connect_hooks: list[Callable[[], None]] = []
+        self._client = self._make_client()
+        self._sender = threading.Thread(target=self._send_loop, name="edge-fer-mqtt-send", daemon=True)
+
+    # -- public API ---------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    def stats(self) -> PublisherStats:
+        with self._lock:
+            return PublisherStats(
+                connected=self._connected,
+                buffered=len(self._outbox) + len(self._inflight),
+                inflight=len(self._inflight),
+                dropped=self._outbox.dropped,
+                last_error=self._last_error,
+                **self._counts,
+            )
+
+    def add_on_connect(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` (which should only publish) after every successful connect, on paho's thread."""
+        self._on_connect_hooks.append(hook)
+
+    def subscribe(self, topic: str, handler: MessageHandler) -> None:
+        """Receive messages on ``topic`` (re-subscribed on every connect); call before :meth:`start`."""
+        self._subscriptions[topic] = handler
+        self._client.message_callback_add(topic, self._make_dispatch(handler))
+
+    def start(self) -> None:
+        """Connect in the background; messages published before the first CONNACK wait in the buffer."""
+        if self._started:
+            return
+        self._started = True
+        s = self.settings
+        if s.password is not None:
+            log.debug("MQTT: authenticating as %r", s.username)
+        log.info("MQTT: connecting to %s as %s", s.address.url, s.effective_client_id)
+        kwargs = {"clean_start": True} if s.protocol == "5" else {}
+        self._client.connect_async(s.host, s.effective_port, s.keepalive, **kwargs)
+        self._client.loop_start()
+        self._sender.start()
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int | None = None, retain: bool = False) -> None:
+        """Queue a message; never blocks. Raises ValueError for a bad topic (a bug, not a runtime condition)."""
+        data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+        msg = Message(topic, data, self.settings.qos if qos is None else qos, retain)
+        with self._lock:
+            if self._closed:
+                self._outbox.dropped += 1
+                log.warning("MQTT: publisher is closed; dropped a message for %s", topic)
+                return
+            dropped = self._outbox.put(msg)
+            self._lock.notify_all()
+        if dropped:
+            self._report_drops()
+
+    def wait_connected(self, timeout: float) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: self._connected, timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued message is acknowledged; False when ``timeout`` ran out first."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._outbox and not self._inflight, max(0.0, timeout))
+
+    def close(self, timeout: float = 5.0, farewell: Iterable[tuple[str, bytes | str]] = ()) -> bool:
+        """Clean shutdown: deliver what is queued (bounded by ``timeout``), then the ``farewell`` retained
+        messages (e.g. cleared state topics) and ``offline``, then disconnect. True when nothing was lost."""
+        if self._closed:
+            return True
+        deadline = time.monotonic() + timeout
+        # With the broker known to be away, waiting would only delay the shutdown (the will said offline);
+        # while the first connection is still being made, it is worth the wait.
+        away = not self._connected and self._last_error is not None
+        if not away:
+            self.flush(deadline - time.monotonic())
+        for topic, payload in farewell:
+            self.publish(topic, payload, retain=True)
+        self.publish(self.topics.availability, OFFLINE, retain=True)
+        self.flush(0.0 if away else max(deadline - time.monotonic(), 0.5))
+        with self._lock:
+            self._closed = self._stopping = True
+            undelivered = len(self._outbox) + len(self._inflight)
+            self._lock.notify_all()
+        if self._started:
+            self._sender.join(timeout=2.0)
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._report_drops(now=True)
+        if undelivered:
+            log.warning("MQTT: %d messages were not delivered before shutdown (broker unreachable)", undelivered)
+        s = self.stats()
+        log.info("MQTT: closed; published %d, acknowledged %d, dropped %d", s.published, s.acked, s.dropped)
+        return undelivered == 0
+
+    # -- paho setup and callbacks (paho's network thread) --------------------------------------------------
+
+    def _make_client(self) -> RecordingClient:
+        s = self.settings
+        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
+        session = {} if s.protocol == "5" else {"clean_session": True}  # MQTT 5: clean_start in connect_async
+        client = RecordingClient(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=protocol, **session
+        )
+        client.suppress_exceptions = True
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password.reveal() if s.password is not None else None)
+        if s.tls is not None:
+            client.tls_set_context(s.tls.context())
+        client.will_set(self.topics.availability, OFFLINE, qos=max(1, s.qos), retain=True)
+        client.reconnect_delay_set(s.reconnect_min_delay, s.reconnect_max_delay)  # type: ignore[arg-type]
+        client.max_inflight_messages_set(s.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_pre_connect = self._on_pre_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            hint = " (check username and password)" if reason_code.value in (4, 5, 0x86, 0x87) else ""
+            self._set_error(logging.ERROR, f"broker refused the connection: {reason_code}{hint}; {self._retrying}")
+            return
+        with self._pub_lock:
+            client.drop_out_messages()  # ours are re-queued below, in order, ahead of anything newer
+            with self._lock:
+                pending = list(self._inflight.values())
+                self._inflight.clear()
+                self._early_acks.clear()
+                self._counts["resent"] += self._outbox.requeue(pending)
+                self._outbox.put(Message(self.topics.availability, ONLINE, max(1, self.settings.qos), True), first=True)
+                self._connected = True
+                self._counts["connects"] += 1
+                self._last_error = None
+                buffered = len(self._outbox)
+                self._lock.notify_all()
+        self._error_log.reset()
+        self._report_drops(now=True)
+        log.info(
+            "MQTT: connected to %s as %s (%d messages waiting)",
+            self.settings.address.url,
+            self.settings.effective_client_id,
+            buffered,
+        )
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        for hook in self._on_connect_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("MQTT: on-connect hook failed")
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        level, text = describe_connect_error(getattr(client, "connect_error", None), self.settings.tls is not None)
+        self._set_error(level, f"cannot connect: {text}; {self._retrying}")
+
+    def _on_pre_connect(self, client, userdata) -> None:
+        self._attempt_reported = False
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._lock:
+            was_connected = self._connected
+            self._connected = False
+            self._lock.notify_all()
+        if self._stopping:
+            return
+        if was_connected:
+            self._set_error(logging.WARNING, f"connection lost ({reason_code}); reconnecting", attempt_failed=False)
+        elif not self._attempt_reported:  # closed after TCP/TLS succeeded and before any CONNACK
+            hint = " (does the broker require a client certificate?)" if self.settings.tls is not None else ""
+            self._set_error(
+                logging.ERROR, f"the broker closed the connection before accepting it{hint}; {self._retrying}"
+            )
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            msg = self._inflight.pop(mid, None)
+            if msg is None:
+                if self._publishing:
+                    self._early_acks[mid] = reason_code.is_failure  # the PUBACK beat the sender's bookkeeping
+                return
+            self._counts["acked"] += 1
+            if reason_code.is_failure:
+                self._counts["failed"] += 1
+            self._lock.notify_all()
+        if reason_code.is_failure and self._error_log.ready(f"refused {msg.topic} {reason_code}"):
+            log.error("MQTT: broker refused a message on %s: %s (check the broker's ACL)", msg.topic, reason_code)
+
+    def _make_dispatch(self, handler: MessageHandler) -> Callable[..., None]:
+        def dispatch(client, userdata, message) -> None:
+            try:
+                handler(message.topic, bytes(message.payload))
+            except Exception:
+                log.exception("MQTT: handler for %s failed", message.topic)
+
+        return dispatch
+
+    @property
+    def _retrying(self) -> str:
+        return f"retrying with backoff up to {self.settings.reconnect_max_delay:g} s"
+
+    def _set_error(self, level: int, text: str, *, attempt_failed: bool = True) -> None:
+        self._attempt_reported = True
+        with self._lock:
+            self._last_error = text
+            self._counts["connect_failures"] += attempt_failed
+            waiting = len(self._outbox) + len(self._inflight)
+        if self._error_log.ready(text):
+            log.log(level, "MQTT %s: %s; %d messages waiting", self.settings.address.url, text, waiting)
+
+    def _report_drops(self, *, now: bool = False) -> None:
+        """Rate-limited while dropping; ``now`` settles the count (on reconnect and at close)."""
+        with self._lock:
+            total = self._outbox.dropped
+            new = total - self._dropped_reported
+        if new and (now or self._drop_log.ready("drop")):
+            self._dropped_reported = total
+            log.warning(
+                "MQTT: buffer full (%d messages): dropped %d oldest since the last report, %d in total",
+                self.settings.buffer_size,
+                new,
+                total,
+            )
+
+    # -- the sender thread ----------------------------------------------------------------------------------
+
+    def _can_send(self) -> bool:
+        return self._connected and bool(self._outbox) and len(self._inflight) < self.settings.max_inflight
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._stopping or self._can_send())
+                if self._stopping:
+                    return
+            with self._pub_lock:
+                with self._lock:
+                    if not self._can_send():
+                        continue
+                    msg = self._outbox.pop()
+                    self._publishing = True
+                assert msg is not None
+                try:
+                    info = self._client.publish(msg.topic, msg.payload, msg.qos, msg.retain)
+                except (ValueError, TypeError) as exc:
+                    with self._lock:
+                        self._publishing = False
+                        self._counts["failed"] += 1
+                    log.error("MQTT: cannot publish to %s: %s", msg.topic, exc)
+                    continue
+                with self._lock:
+                    self._publishing = False
+                    if msg.qos == 0 and info.rc == mqtt.MQTT_ERR_NO_CONN:
+                        self._outbox.requeue([msg])  # paho does not keep QoS 0 messages while disconnected
+                        continue
+                    self._counts["published"] += 1
+                    if info.mid in self._early_acks:
+                        self._counts["failed"] += self._early_acks.pop(info.mid)
+                        self._counts["acked"] += 1
+                        self._lock.notify_all()
+                    else:
+                        self._inflight[info.mid] = msg

@@ -1,0 +1,93 @@
+"""Home Assistant MQTT discovery: each camera appears as a device with two sensors, with no YAML in HA.
+
+Follows Home Assistant's documented single-component discovery: a retained JSON config per entity on
+``<discovery_prefix>/<component>/[<node_id>/]<object_id>/config``. We omit ``node_id`` and use the entity's
+``unique_id`` as ``object_id`` (HA's stated best practice); both only hold ``[a-zA-Z0-9_-]``. The sensors read
+the camera's retained ``state`` topic through a ``value_template`` and become unavailable when the device's
+availability topic says ``offline`` (last will or clean shutdown). Configs are republished on every connect
+and whenever HA announces itself with ``online`` on its status topic (``homeassistant/status``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_fer import __version__
+from edge_fer.outputs.mqtt.topics import Topics, check_prefix, safe_name
+
+MANUFACTURER = "edge-fer"
+MODEL = "edge-fer camera"
+
+# Jinja, evaluated by Home Assistant. `value_json is defined` guards the empty retained payload that clears
+# the state topic on shutdown; with no face present the emotion sensor reads "none".
+_EMOTION_TEMPLATE = (
+    "{% if value_json is defined %}{{ value_json.dominant_emotion | default('none', true) }}{% else %}none{% endif %}"
+)
+_FACES_TEMPLATE = "{% if value_json is defined %}{{ value_json.faces }}{% else %}0{% endif %}"
+_ATTRIBUTES_TEMPLATE = "{% if value_json is defined %}{{ value_json | tojson }}{% else %}{}{% endif %}"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    key: str
+    name: str
+    template: str
+    icon: str
+    extra: tuple[tuple[str, object], ...] = ()
+
+
+SENSORS: tuple[SensorSpec, ...] = (
+    SensorSpec("dominant_emotion", "Dominant emotion", _EMOTION_TEMPLATE, "mdi:emoticon-outline"),
+    SensorSpec("faces", "Faces", _FACES_TEMPLATE, "mdi:face-recognition", (("state_class", "measurement"),)),
+)
+
+
+def unique_id(device: str, camera: str, sensor: str) -> str:
+    """Stable across restarts and unique per device, camera and sensor (HA keys its entity registry on it)."""
+    return f"edge_fer_{safe_name(device)}_{safe_name(camera)}_{sensor}"
+
+
+def device_identifier(device: str, camera: str) -> str:
+    return f"edge_fer_{safe_name(device)}_{safe_name(camera)}"
+
+
+def discovery_messages(
+    topics: Topics,
+    cameras: Sequence[str],
+    *,
+    device_name: str | None = None,
+    discovery_prefix: str = "homeassistant",
+) -> list[tuple[str, str]]:
+    """(topic, JSON payload) for every sensor of every camera; publish them retained."""
+    check_prefix(discovery_prefix)
+    shown = device_name or topics.device
+    out: list[tuple[str, str]] = []
+    for camera in cameras:
+        device = {
+            "identifiers": [device_identifier(topics.device, camera)],
+            "name": f"{shown} {camera}",
+            "manufacturer": MANUFACTURER,
+            "model": MODEL,
+            "sw_version": __version__,
+        }
+        for sensor in SENSORS:
+            uid = unique_id(topics.device, camera, sensor.key)
+            config = {
+                "name": sensor.name,
+                "unique_id": uid,
+                "state_topic": topics.state(camera),
+                "value_template": sensor.template,
+                "json_attributes_topic": topics.state(camera),
+                "json_attributes_template": _ATTRIBUTES_TEMPLATE,
+                "availability_topic": topics.availability,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "icon": sensor.icon,
+                "device": device,
+                "origin": {"name": "edge-fer", "sw_version": __version__},
+                **dict(sensor.extra),
+            }
+            out.append((f"{discovery_prefix}/sensor/{uid}/config", json.dumps(config, separators=(",", ":"))))
+    return out

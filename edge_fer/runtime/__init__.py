@@ -1,0 +1,1 @@
+"""The running daemon: wiring (daemon), the worker loop (pipeline), stats, systemd notification."""

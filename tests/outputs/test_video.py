@@ -1,0 +1,245 @@
+"""VideoSink: files that decode after a clean close, SIGTERM and SIGKILL; rotation; disk cap; disk full."""
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_fer.capture.frame import Frame
+from edge_fer.outputs.video import MB, VideoSink, VideoSinkConfig
+from tests import factories
+
+cv2 = pytest.importorskip("cv2")
+
+REPO = Path(__file__).resolve().parents[2]
+FPS = 10.0
+T_WALL = 1_796_017_819.0  # 2026-11-30T05:50:19Z
+
+
+def frames(n, size=(320, 240), camera="cam0", step=1.0 / FPS, start=0):
+    """Real frames: the astronaut photo panning, so consecutive frames differ."""
+    base = cv2.resize(factories.astronaut_bgr(), size, interpolation=cv2.INTER_AREA)
+    for i in range(start, start + n):
+        yield Frame(camera, i, 100.0 + i * step, T_WALL + i * step, np.ascontiguousarray(np.roll(base, 4 * i, axis=1)))
+
+
+def decode(path):
+    cap = cv2.VideoCapture(str(path))
+    images = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        images.append(image)
+    cap.release()
+    return images
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_clean_close_decodes_every_frame_with_its_content(tmp_path):
+    sink = VideoSink(VideoSinkConfig(tmp_path), FPS)
+    written = list(frames(30))
+    for frame in written:
+        sink.handle_frame(frame, frame.image)
+    sink.close()
+    (path,) = sink.paths
+    assert re.fullmatch(r"cam0_20261130-055019_0\.avi", path.name)
+    decoded = decode(path)
+    assert len(decoded) == 30 and decoded[0].shape == (240, 320, 3)
+    assert min(psnr(d, f.image) for d, f in zip(decoded, written)) > 28  # the frames, in order, not noise
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) == pytest.approx(FPS)
+    assert sink.problem is None
+
+
+def test_frames_are_placed_at_the_source_rate(tmp_path):
+    """Frames processed every other source frame are repeated so the file still plays in real time."""
+    sink = VideoSink(VideoSinkConfig(tmp_path), FPS)
+    for frame in frames(10, step=2 / FPS):
+        sink.handle_frame(frame, frame.image)
+    for frame in frames(5, step=0.5 / FPS, start=100):  # faster than FPS: every other one is skipped
+        sink.handle_frame(frame, frame.image)
+    sink.close()
+    assert len(decode(sink.paths[0])) == 19 + 3  # 10 frames over 1.8 s, then 5 frames over 0.2 s
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import cv2, numpy as np
+    from edge_fer.capture.frame import Frame
+    from edge_fer.outputs.video import VideoSink, VideoSinkConfig
+    from tests.outputs.test_video import frames
+
+    sink = VideoSink(VideoSinkConfig(sys.argv[1], check_every=5), 10.0)
+    for frame in frames(100_000, size=(640, 480)):
+        sink.handle_frame(frame, frame.image)
+        print(frame.index + 1, flush=True)
+    """
+)
+
+
+def start_writer(directory):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_recording_stays_readable_when_the_writer_is_killed(tmp_path, sig):
+    proc = start_writer(tmp_path)
+    try:
+        for line in proc.stdout:
+            if int(line) == 40:
+                break
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -sig
+    (path,) = list(tmp_path.iterdir())
+    decoded = decode(path)
+    # 40 frames were handed over before the kill (a few more may have followed); at most one is lost
+    assert len(decoded) >= 39, len(decoded)
+    assert decoded[0].shape == (480, 640, 3)
+
+
+def test_segments_rotate_by_time(tmp_path):
+    sink = VideoSink(VideoSinkConfig(tmp_path, segment_seconds=1.0, max_total_mb=None), FPS)
+    for frame in frames(35):
+        sink.handle_frame(frame, frame.image)
+    sink.close()
+    assert [p.name for p in sink.paths] == [f"cam0_20261130-0550{19 + k:02d}_{k}.avi" for k in range(4)]
+    assert [len(decode(p)) for p in sink.paths] == [10, 10, 10, 5]
+
+
+def test_segments_rotate_by_size(tmp_path):
+    sink = VideoSink(VideoSinkConfig(tmp_path, segment_seconds=None, segment_mb=0.25, max_total_mb=None), FPS)
+    for frame in frames(40):
+        sink.handle_frame(frame, frame.image)
+    sink.close()
+    sizes = [p.stat().st_size for p in sink.paths]
+    assert len(sizes) >= 3 and sum(len(decode(p)) for p in sink.paths) == 40
+    frame_bytes = max(sizes) / len(decode(sink.paths[0]))
+    assert all(size <= 0.25 * MB + 2 * frame_bytes for size in sizes)
+
+
+def test_total_cap_deletes_the_oldest_segments_first(tmp_path):
+    old = tmp_path / "cam0_20200101-000000_0.avi"  # from an earlier run
+    old.write_bytes(b"\0" * 200_000)
+    os.utime(old, (1e9, 1e9))
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("not ours")
+    cfg = VideoSinkConfig(tmp_path, segment_seconds=0.5, max_total_mb=0.5)
+    sink = VideoSink(cfg, FPS)
+    for frame in frames(60):
+        sink.handle_frame(frame, frame.image)
+        on_disk = sum(p.stat().st_size for p in tmp_path.glob("*.avi"))
+        assert on_disk <= 0.5 * MB + cfg.segment_bytes  # the cap, plus the segment being written
+    sink.close()
+    remaining = sorted(p.name for p in tmp_path.glob("*.avi"))
+    assert not old.exists() and unrelated.exists()
+    assert len(remaining) < len(sink.paths) and remaining == sorted(p.name for p in sink.paths[-len(remaining) :])
+    assert all(len(decode(tmp_path / name)) > 0 for name in remaining)
+
+
+DISK_FULL = textwrap.dedent(
+    """
+    import logging, resource, signal, sys
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+    from edge_fer.outputs.base import SinkRunner
+    from edge_fer.outputs.video import VideoSink, VideoSinkConfig
+    from tests.outputs.test_video import frames
+
+    sink = VideoSink(VideoSinkConfig(sys.argv[1], check_every=5), 10.0)
+    runner = SinkRunner([sink]).start()
+    for frame in frames(120, size=(640, 480)):
+        runner.publish_frame(frame, frame.image)
+        runner.flush(5.0)
+    runner.close(5.0)
+    (stats,) = runner.stats()
+    print(f"alive frames_delivered={stats.frames_delivered} errors={stats.errors}", file=sys.stderr)
+    print(f"problem={stats.problem}", file=sys.stderr)
+    """
+)
+
+
+def test_disk_full_stops_the_sink_with_one_error_and_the_process_goes_on(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, str(tmp_path)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert "stopped growing at 400000 bytes" in errors[0] and "recording stopped" in errors[0]
+    assert "alive frames_delivered=120 errors=0" in result.stderr and "problem=" in result.stderr
+    assert "Traceback" not in result.stderr
+    (path,) = list(tmp_path.iterdir())
+    assert path.stat().st_size == 400_000
+    assert 1 <= len(decode(path)) <= 5  # what fitted is still playable
+
+
+def test_single_file_path_records_one_camera_and_stops_at_its_cap(tmp_path, caplog):
+    target = tmp_path / "sub" / "clip.avi"
+    sink = VideoSink(VideoSinkConfig(target, segment_seconds=1.0, segment_mb=0.5), FPS)
+    with caplog.at_level(logging.INFO, logger="edge_fer.sinks.video"):
+        for a, b in zip(frames(60), frames(60, camera="door")):
+            sink.handle_frame(a, a.image)
+            sink.handle_frame(b, b.image)
+    sink.close()
+    assert sink.paths == [target] and list(target.parent.iterdir()) == [target]
+    n = len(decode(target))
+    assert 5 < n < 60  # no time rotation, but the size cap ended it
+    assert "size cap" in sink.problem
+    assert sum("'door'" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_resolution_change_starts_a_new_segment(tmp_path):
+    sink = VideoSink(VideoSinkConfig(tmp_path), FPS)
+    for frame in [*frames(5), *frames(5, size=(160, 120), start=5)]:
+        sink.handle_frame(frame, frame.image)
+    sink.close()
+    assert [decode(p)[0].shape for p in sink.paths] == [(240, 320, 3), (120, 160, 3)]
+
+
+def test_unwritable_directory_is_one_clear_error(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    sink = VideoSink(VideoSinkConfig(blocker / "videos"), FPS)
+    with caplog.at_level(logging.ERROR, logger="edge_fer.sinks.video"):
+        for frame in frames(3):
+            sink.handle_frame(frame, frame.image)
+    assert len(caplog.records) == 1 and str(blocker / "videos") in caplog.records[0].getMessage()
+    assert "cannot create the video directory" in sink.problem
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "out.mp4"}, r"out\.mp4: video output is written as MJPEG \.avi"),
+        ({"segment_mb": 0}, "segment_mb"),
+        ({"quality": 0}, "quality"),
+    ],
+)
+def test_bad_video_config_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VideoSinkConfig(**({"path": "videos"} | kwargs))
