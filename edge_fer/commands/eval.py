@@ -83,15 +83,14 @@ def run(args: argparse.Namespace) -> int:
     )
     for failure in result.failures:
         warn(failure)
-    if result.failures:
-        warn(f"{len(result.failures)} of {len(dataset.samples)} images could not be read and were not counted")
+    unreadable = f"{len(result.failures)} of {len(dataset.samples)} images could not be read and were not counted"
     if result.metrics.n == 0:
         warn("no image could be read; nothing to measure")
         return exitcodes.FAILURE
 
     info = {
         "model": classifier.name,
-        "model_sha256": classifier.sha256_short,
+        "model_sha256": classifier.sha256_id,
         "flip": args.flip,
         "dataset": str(dataset.root),
         "seconds": round(result.seconds, 2),
@@ -107,11 +106,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**result.metrics.to_json(), **info, "unreadable": len(result.failures)}))
     else:
         m = result.metrics
-        print(f"{classifier.name} ({classifier.sha256_short}){' with flip' if args.flip else ''} on {dataset.root}")
+        print(f"{classifier.name} ({classifier.sha256_id}){' with flip' if args.flip else ''} on {dataset.root}")
         print()
         print(m.report())
         print()
         per_image = 1000 * result.seconds / max(m.n, 1)
         timing = f"{result.seconds:.1f} s ({per_image:.2f} ms/image)"
         print(f"accuracy {m.accuracy:.4f}  macro-F1 {m.macro_f1:.4f}  n={m.n}  {timing}")
+    if result.failures:  # the figures above leave those images out: like analyze, say so and fail
+        warn(unreadable)
+        return exitcodes.FAILURE
     return exitcodes.OK

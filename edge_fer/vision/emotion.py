@@ -232,6 +232,18 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def model_identity(sha256s: Sequence[str]) -> str:
+    """The one 12-digit identity of a model or an ensemble, as events, the log and ``eval`` show it.
+
+    A single model's is the start of its file's sha256 (what MODELS.md lists); an ensemble's is the hash
+    of its members' full hashes in order, so changing, adding or reordering a member changes it, and it
+    fits the event schema's one hash field.
+    """
+    if len(sha256s) == 1:
+        return sha256s[0][:12]
+    return hashlib.sha256("+".join(sha256s).encode()).hexdigest()[:12]
+
+
 class EmotionClassifier:
     """One model, or several averaged (an ensemble), with optional horizontal-flip test-time augmentation.
 
@@ -259,15 +271,8 @@ class EmotionClassifier:
                 )
         self.labels: tuple[str, ...] = first.labels
         self.name = "+".join(m.spec.name for m in self.models)
-        self.sha256_short = "+".join(m.sha256[:12] for m in self.models)
-        # One 12-digit identity for events, whose schema has room for one hash: an ensemble's is the
-        # hash of its members' hashes in order, so changing, adding or reordering a member changes it.
-        self.sha256_id = (
-            first.sha256[:12]
-            if len(self.models) == 1
-            else hashlib.sha256("+".join(m.sha256 for m in self.models).encode()).hexdigest()[:12]
-        )
-        log.info("emotion model %s (%s), labels %s, flip=%s", self.name, self.sha256_short, self.labels, flip)
+        self.sha256_id = model_identity([m.sha256 for m in self.models])
+        log.info("emotion model %s (%s), labels %s, flip=%s", self.name, self.sha256_id, self.labels, flip)
 
     @property
     def input_size(self) -> tuple[int, int]:

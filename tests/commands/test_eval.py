@@ -17,7 +17,7 @@ def dataset(tmp_path):
 
 
 def test_json_output(dataset, capsys):
-    assert main(["eval", str(dataset), "--json", "--model", "mini_xception"]) == 0
+    assert main(["eval", str(dataset), "--json", "--model", "mini_xception"]) == 1  # one image unreadable
     out, err = capsys.readouterr()
     result = json.loads(out)
     assert result["n"] == 6 and result["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
@@ -27,14 +27,14 @@ def test_json_output(dataset, capsys):
     warnings = [line for line in err.splitlines() if line.startswith("edge-fer eval:")]
     assert any("joy: skipping folder" in line for line in warnings)
     assert any("broken.png: truncated PNG" in line for line in warnings)
-    assert any("1 of 7 images could not be read" in line for line in warnings)
+    assert warnings[-1] == "edge-fer eval: 1 of 7 images could not be read and were not counted"
     assert "Traceback" not in err
 
 
 def test_table_report_and_flip(dataset, tmp_path, capsys):
     report = tmp_path / "report"
     args = ["eval", str(dataset), "--report", str(report), "--flip", "--batch-size", "2", "--model", "mini_xception"]
-    assert main(args) == 0
+    assert main(args) == 1
     out, err = capsys.readouterr()
     assert "mini_xception_fer" in out and "with flip" in out
     assert any(line.split()[:2] == ["accuracy", "0.6667"] for line in out.splitlines())
@@ -46,7 +46,7 @@ def test_table_report_and_flip(dataset, tmp_path, capsys):
 
 
 def test_default_is_the_shipped_pair_without_flip(dataset, capsys):
-    assert main(["eval", str(dataset), "--json"]) == 0
+    assert main(["eval", str(dataset), "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "compact_fer+mini_xception_fer" and result["flip"] is False and result["n"] == 6
 
@@ -55,9 +55,10 @@ def test_limit_and_an_ensemble_of_the_same_model(dataset, capsys):
     from edge_fer.vision.onnx_session import bundled_model
 
     model = str(bundled_model("emotion_mini_xception.onnx"))
-    assert main(["eval", str(dataset), "--json", "--limit", "3", "--model", model, "--model", model]) == 0
+    assert main(["eval", str(dataset), "--json", "--limit", "3", "--model", model, "--model", model]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 2  # three picked, one of them the broken file
+
     assert result["model"] == "mini_xception_fer+mini_xception_fer"
 
 
@@ -96,3 +97,16 @@ def test_progress_redraws_one_line_on_a_terminal():
     text = stream.getvalue()
     assert text.count("\r[") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "150/150 100%" in text and "#" * 30 in text
+
+
+def test_readable_dataset_exits_0_and_names_the_model_as_events_do(dataset, capsys):
+    from edge_fer.vision.emotion import EmotionClassifier
+
+    (dataset / "sad" / "broken.png").unlink()
+    assert main(["eval", str(dataset), "--json"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert result["unreadable"] == 0 and "could not be read" not in err
+    # one identity: the 12 digits events carry for this pair, not one hash per member
+    assert result["model_sha256"] == EmotionClassifier().sha256_id
+    assert len(result["model_sha256"]) == 12 and "+" not in result["model_sha256"]

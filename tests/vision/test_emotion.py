@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.vision.emotion import EmotionClassifier, EmotionModel
+from edge_fer.vision.emotion import EmotionClassifier, EmotionModel, model_identity
 from edge_fer.vision.onnx_session import (
     DEFAULT_EMOTION_MODELS,
     DEFAULT_FLIP,
@@ -115,7 +115,8 @@ def classifier(models=MODEL, flip: bool = False) -> EmotionClassifier:
 def test_default_model_identity():
     clf = EmotionClassifier()
     files = [EMOTION_MODELS[n] for n in DEFAULT_EMOTION_MODELS]
-    assert clf.sha256_short == "+".join(manifest()[f]["sha256"][:12] for f in files)
+    assert clf.sha256_id == model_identity([manifest()[f]["sha256"] for f in files])
+    assert len(clf.sha256_id) == 12
     assert clf.name == "+".join(metadata(open_session(bundled_model(f)))["edge_fer.name"] for f in files)
     assert clf.flip is DEFAULT_FLIP
     assert clf.labels == EMOTIONS
@@ -126,7 +127,7 @@ def test_bundled_models_by_short_name():
     for name, filename in EMOTION_MODELS.items():
         clf = EmotionClassifier(name)
         assert clf.models[0].path == bundled_model(filename)
-        assert clf.sha256_short == manifest()[filename]["sha256"][:12]
+        assert clf.sha256_id == manifest()[filename]["sha256"][:12]
     default = EmotionClassifier()
     assert [m.path for m in default.models] == [bundled_model(EMOTION_MODELS[n]) for n in DEFAULT_EMOTION_MODELS]
 
@@ -192,8 +193,7 @@ def test_ensemble_averages_models(tmp_path, shipped_meta, crops):
     )
     ensemble = classifier([MODEL, other])
     assert ensemble.name == "mini_xception_fer+shuffled"
-    assert ensemble.sha256_short.split("+")[0] == manifest()["emotion_mini_xception.onnx"]["sha256"][:12]
-    assert len(ensemble.sha256_short.split("+")[1]) == 12
+    assert ensemble.sha256_id == model_identity([m.sha256 for m in ensemble.models])
     # events carry one identity that changes with any member and with their order
     reordered = classifier([other, MODEL])
     identities = {classifier(MODEL).sha256_id, ensemble.sha256_id, reordered.sha256_id}
