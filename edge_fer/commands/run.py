@@ -26,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N processed frames")
     parser.add_argument("--mqtt", metavar="URL", help="publish to this broker: mqtt://[user@]host[:port] or mqtts://")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log_level")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting of the config (e.g. tracking.min_hits=5, cameras[0].source=0); repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
+    if args.overrides:
+        problem = set_overrides_problem(config, args.overrides)
+        if isinstance(problem, str):
+            print(problem, file=sys.stderr)
+            return exitcodes.CONFIG
+        config = problem
     setup_logging(config.log_level, repeat_window=config.log_repeat_window)
 
     from edge_fer.runtime.daemon import Daemon, DaemonError
@@ -55,3 +69,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge-fer: {exc}", file=sys.stderr)
         return exc.exit_code
     return daemon.run()
+
+
+def set_overrides_problem(config, items: list[str]):
+    """``config`` with every ``--set KEY=VALUE`` applied, or one line saying which key is wrong.
+
+    The line names the key and never the value: a ``--set`` may carry a password or a token, and
+    stderr goes to the journal.
+    """
+    from edge_fer.config.settings import ConfigError, apply_overrides, parse_assignment
+
+    pairs = {}
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            return "edge-fer run: --set expects KEY=VALUE, e.g. --set tracking.min_hits=5"
+        pairs[key.strip()] = parse_assignment(item)[1]
+    try:
+        return apply_overrides(config, pairs)
+    except ConfigError as exc:
+        keys = sorted({p.path for p in exc.items if p.path} or set(pairs))
+        reasons = sorted({_without_value(p.message, pairs.get(p.path)) for p in exc.items})
+        return f"edge-fer run: --set {', '.join(keys)}: {'; '.join(reasons)} (value not shown)"
+
+
+def _without_value(message: str, value) -> str:
+    """The reason without the rejected value: drops the ``(got ...)`` suffix, and the whole reason when the
+    value's text still appears in it."""
+    reason = message.split(" (got ", 1)[0]
+    text = "" if value is None else str(value)
+    return "invalid value" if len(text) >= 3 and text in reason else reason

@@ -138,3 +138,29 @@ def test_missing_video_file_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 78
     assert "nope.mp4" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_set_applies_overrides_to_the_config():
+    from edge_fer.commands.run import set_overrides_problem
+    from edge_fer.config.settings import load_config
+
+    config = set_overrides_problem(load_config(None), ["tracking.min_hits=5", "cameras[0].source=demo:2"])
+    assert config.tracking.min_hits == 5
+    assert config.cameras[0].source == "demo:2"
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["tracking.min_hits=hunter2secret", "tracking.min_hits=987654321", "http.port=hunter2 secret", "nokey"],
+)
+def test_invalid_set_exits_78_naming_the_key_never_the_value(item):
+    proc = edge_fer("run", "--source", "demo", "--max-frames", "1", "--set", item)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 78, err
+    assert out == ""
+    value = item.partition("=")[2] or item
+    assert value not in err and "hunter2" not in err
+    line = [x for x in err.splitlines() if x.startswith("edge-fer run: --set")]
+    assert len(line) == 1, err
+    if "=" in item:
+        assert item.partition("=")[0] in line[0]
