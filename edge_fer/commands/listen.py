@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+import traceback
 import uuid
 from typing import TextIO
 
@@ -156,6 +157,8 @@ def _settings(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
 
+    from edge_fer.outputs.mqtt.connection import guarded
+
     try:
         address, username, password, tls = _settings(args)
     except ValueError as exc:
@@ -201,10 +204,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             say_once(f"listening on {address.url}: {', '.join(topics)}")  # said once the broker confirmed
 
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_connect_fail = lambda c, u: say_once(f"edge-fer listen: cannot reach {address.url}; retrying")
-    client.on_message = lambda c, u, msg: printer.message(msg.topic, bytes(msg.payload))
+    def failed(name: str, exc: BaseException) -> None:
+        # paho would swallow it (suppress_exceptions) and the listener would sit silent: say it, with the trace
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        printer.warn(f"edge-fer listen: internal error in {name}: {type(exc).__name__}: {exc}\n{trace}")
+
+    client.on_connect = guarded(on_connect, failed)
+    client.on_subscribe = guarded(on_subscribe, failed)
+    client.on_connect_fail = guarded(
+        lambda c, u: say_once(f"edge-fer listen: cannot reach {address.url}; retrying"), failed
+    )
+    client.on_message = guarded(lambda c, u, msg: printer.message(msg.topic, bytes(msg.payload)), failed)
     client.reconnect_delay_set(1, 10)
 
     def stop(signum, frame) -> None:

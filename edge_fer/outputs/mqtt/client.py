@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from edge_fer.outputs.mqtt.connection import RecordingClient, Throttle, describe_connect_error
+from edge_fer.outputs.mqtt.connection import RecordingClient, Throttle, describe_connect_error, guarded
 from edge_fer.outputs.mqtt.outbox import Message, Outbox
 from edge_fer.outputs.mqtt.settings import MqttSettings
 from edge_fer.outputs.mqtt.topics import Topics
@@ -49,6 +49,7 @@ class PublisherStats:
     resent: int  # sent again after a reconnect; these may reach subscribers twice
     connects: int
     connect_failures: int  # refused or failed connection attempts
+    callback_errors: int  # exceptions raised in our paho callbacks (bugs; each logged with its traceback)
     last_error: str | None
 
 
@@ -66,7 +67,9 @@ class MqttPublisher:
         self._early_acks: dict[int, bool] = {}  # mid -> refused by the broker
         self._connected = False
         self._started = self._stopping = self._closed = False
-        self._counts = dict.fromkeys(("published", "acked", "failed", "resent", "connects", "connect_failures"), 0)
+        self._counts = dict.fromkeys(
+            ("published", "acked", "failed", "resent", "connects", "connect_failures", "callback_errors"), 0
+        )
         self._last_error: str | None = None
         self._attempt_reported = False  # the current connection attempt's failure has been counted
         self._drop_log = Throttle(10.0)
@@ -105,7 +108,7 @@ class MqttPublisher:
     def subscribe(self, topic: str, handler: MessageHandler) -> None:
         """Receive messages on ``topic`` (re-subscribed on every connect); call before :meth:`start`."""
         self._subscriptions[topic] = handler
-        self._client.message_callback_add(topic, self._make_dispatch(handler))
+        self._client.message_callback_add(topic, guarded(self._make_dispatch(handler), self._callback_failed))
 
     def start(self) -> None:
         """Connect in the background; messages published before the first CONNACK wait in the buffer."""
@@ -191,12 +194,20 @@ class MqttPublisher:
         client.will_set(self.topics.availability, OFFLINE, qos=max(1, s.qos), retain=True)
         client.reconnect_delay_set(s.reconnect_min_delay, s.reconnect_max_delay)  # type: ignore[arg-type]
         client.max_inflight_messages_set(s.max_inflight)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_pre_connect = self._on_pre_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        client.on_connect = guarded(self._on_connect, self._callback_failed)
+        client.on_connect_fail = guarded(self._on_connect_fail, self._callback_failed)
+        client.on_pre_connect = guarded(self._on_pre_connect, self._callback_failed)
+        client.on_disconnect = guarded(self._on_disconnect, self._callback_failed)
+        client.on_publish = guarded(self._on_publish, self._callback_failed)
         return client
+
+    def _callback_failed(self, name: str, exc: BaseException) -> None:
+        """A bug in one of our callbacks: logged with its traceback, counted, and the publisher's problem
+        (``last_error``) until a connect succeeds, so it shows in the stats and ``/stats.json``."""
+        with self._lock:
+            self._counts["callback_errors"] += 1
+            self._last_error = f"internal error in MQTT {name.lstrip('_')}: {type(exc).__name__}: {exc}"
+        log.error("MQTT: %s raised %s; please report this as a bug", name.lstrip("_"), type(exc).__name__, exc_info=exc)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
