@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset,
         "model": classifier.name,
         "flip": args.flip,
-        "n": int(len(truth)),
+        "n": len(truth),
         "accuracy": round(float((probs.argmax(1) == truth).mean()), 4),
         "fold_temperatures": temps,
         "temperature_on_all": fit_temperature(probs, truth),

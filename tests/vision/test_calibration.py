@@ -42,7 +42,7 @@ def test_temperature_must_be_positive_and_finite(bad):
 
 
 def test_fit_recovers_the_temperature_that_made_a_model_overconfident():
-    sharpened, calibrated, truth = _overconfident()
+    sharpened, _, truth = _overconfident()
     t = fit_temperature(sharpened, truth)
     assert t == pytest.approx(2.5, rel=0.15)
     assert nll(apply_temperature(sharpened, t), truth) < nll(sharpened, truth)
