@@ -3,9 +3,10 @@
 - Under systemd (``$JOURNAL_STREAM`` names our stderr) lines carry a ``<N>`` priority prefix that
   journald turns into the entry's priority (``journalctl -p warning`` works) and no timestamp,
   since the journal adds its own. Elsewhere lines start with a local timestamp.
-- A camera that fails every second must not write 86,400 lines a day: :class:`RateLimitHandler`
-  lets the first warning of a kind through, swallows repeats for a window, then writes one
-  ``(repeated N times in the last M s)`` summary.
+- A camera that fails every second must not write 86,400 lines a day: one :class:`Throttle` lets
+  the first message of a kind through, counts repeats for a window, then writes one
+  ``N more 'KIND' messages in the last M s`` summary. Components that know their kinds call it
+  directly; :class:`RateLimitHandler` applies it to every warning that reaches the log.
 - Every line passes through the secret :class:`~edge_fer.redact.Redactor`, tracebacks included.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,21 +84,98 @@ class LineFormatter(logging.Formatter):
 
 
 @dataclass
-class _Seen:
-    since: float  # start of the current suppression window
-    count: int = 0  # repeats swallowed in this window
-    last: logging.LogRecord | None = None
+class _Window:
+    since: float  # when the first message of this window was let through
+    count: int = 0  # messages held back since
+    say: Callable[[str], None] | None = None  # writes the summary where the latest held-back one would have gone
+
+
+class Throttle:
+    """At most one message of each kind per ``window`` seconds; the rest are counted, then summed up.
+
+    The kind is the caller's name for a problem (``"mqtt connect refused"``, ``"cam0 read failed"``),
+    not the logger: two different problems in one window are both written, and the summary names the
+    kind it counts: ``5 more 'mqtt connect refused' messages in the last 60 s``. A summary is written
+    when the kind shows up again after its window, on :meth:`sweep` or :meth:`flush`. Thread-safe.
+    ``clock`` is injectable so tests flood it without sleeping.
+    """
+
+    def __init__(
+        self,
+        window: float = 60.0,
+        *,
+        logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = float(window)
+        self.logger = logger
+        self.clock = clock
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, kind: str, say: Callable[[str], None] | None = None) -> bool:
+        """True when a message of ``kind`` should be written now; otherwise it is counted, and ``say``
+        will write the summary. A kind whose window has passed gets its summary first."""
+        now = self.clock()
+        with self._lock:
+            window = self._windows.get(kind)
+            if window is not None and now - window.since < self.window and self.window > 0:
+                window.count += 1
+                window.say = say or window.say
+                return False
+            self._windows[kind] = _Window(since=now)
+        if window is not None:
+            self._summarise(kind, window, now)
+        return True
+
+    def log(self, kind: str, level: int, msg: str, *args: object, logger: logging.Logger | None = None, **kw) -> bool:
+        """``logger.log(level, msg, *args, **kw)`` unless ``kind`` was logged within the window."""
+        target = logger or self.logger or logging.getLogger("edge_fer")
+        if self.allow(kind, lambda text: target.log(level, text)):
+            target.log(level, msg, *args, **kw)
+            return True
+        return False
+
+    def sweep(self, *, force: bool = False) -> None:
+        """Write the summaries of windows that have passed (of all windows with ``force``, which also
+        forgets them). A kind that was held back stays held for a new window: a steady failure costs one
+        summary line per window, not a summary and a message."""
+        now = self.clock()
+        with self._lock:
+            done = [(k, w) for k, w in self._windows.items() if force or now - w.since >= self.window]
+            for kind, window in done:
+                if window.count and not force:
+                    self._windows[kind] = _Window(since=now)
+                else:
+                    del self._windows[kind]
+        for kind, window in done:
+            self._summarise(kind, window, now)
+
+    def flush(self, kind: str | None = None) -> None:
+        """The condition is over (the camera reconnected): write what ``kind`` (every kind if None) held
+        back, and log its next message at once."""
+        now = self.clock()
+        with self._lock:
+            kinds = list(self._windows) if kind is None else [kind]
+            done = [(k, self._windows.pop(k)) for k in kinds if k in self._windows]
+        for k, window in done:
+            self._summarise(k, window, now)
+
+    def _summarise(self, kind: str, window: _Window, now: float) -> None:
+        if window.count and window.say is not None:
+            plural = "message" if window.count == 1 else "messages"
+            window.say(f"{window.count} more '{kind}' {plural} in the last {now - window.since:.0f} s")
 
 
 class RateLimitHandler(logging.Handler):
-    """Pass records to ``target``, but at most one per kind per ``window`` seconds.
+    """Pass records to ``target`` through a :class:`Throttle`: at most one per kind per ``window`` seconds.
 
-    A kind is (logger name, level, message template): ``log.warning("camera %s: %s", ...)`` with
-    different arguments is one kind, so use a per-camera child logger or ``extra={"rate_key": ...}``
-    to keep kinds apart, and ``extra={"rate_limit": False}`` for a record that must always pass.
-    Records below ``min_level`` (INFO stats lines) are never limited. Swallowed repeats are reported
-    as one summary line once the window has passed (written when the next record of any kind
-    arrives, on :meth:`flush`, and on :meth:`close`).
+    A record's kind is its ``extra={"rate_key": ...}`` if given, else its message template:
+    ``log.warning("camera %s: %s", ...)`` with different arguments is one kind, so give such a
+    message a ``rate_key`` (or preformat it) to keep cameras apart, and ``extra={"rate_limit": False}``
+    to a record that must always pass. Records below ``min_level`` (INFO stats lines) are never
+    limited. Summaries of passed windows are written when the next record of any kind arrives,
+    on :meth:`flush`, and on :meth:`close`.
     """
 
     def __init__(
@@ -108,62 +187,44 @@ class RateLimitHandler(logging.Handler):
     ) -> None:
         super().__init__()
         self.target = target
-        self.window = float(window)
         self.min_level = min_level
-        self.clock = clock
-        self._seen: dict[tuple[str, int, str], _Seen] = {}
+        self.throttle = Throttle(window, clock=clock)
         self._last_sweep = float("-inf")
 
+    @property
+    def window(self) -> float:
+        return self.throttle.window
+
+    @window.setter
+    def window(self, value: float) -> None:
+        self.throttle.window = float(value)
+
     def emit(self, record: logging.LogRecord) -> None:
-        now = self.clock()
+        now = self.throttle.clock()
         if now - self._last_sweep >= min(1.0, self.window):
-            self._sweep(now, force=False)
+            self._last_sweep = now
+            self.throttle.sweep()
         if self.window <= 0 or record.levelno < self.min_level or getattr(record, "rate_limit", True) is False:
             self.target.handle(record)
             return
-        key = (record.name, record.levelno, str(getattr(record, "rate_key", None) or record.msg))
-        seen = self._seen.get(key)
-        if seen is None:
-            self._seen[key] = _Seen(since=now)
+        kind = str(getattr(record, "rate_key", None) or record.msg)
+        say = lambda text: self.target.handle(_summary(record, f"{text}; the latest: {record.getMessage()}"))  # noqa: E731
+        if self.throttle.allow(kind, say):
             self.target.handle(record)
-        else:
-            seen.count += 1
-            seen.last = record
-
-    def _sweep(self, now: float, force: bool) -> None:
-        self._last_sweep = now
-        for key, seen in list(self._seen.items()):
-            if not force and now - seen.since < self.window:
-                continue
-            if seen.count and seen.last is not None:
-                self.target.handle(_summary(seen.last, seen.count, now - seen.since))
-                # Stay in the window: a steady failure costs one line per window, not two.
-                self._seen[key] = _Seen(since=now)
-            else:
-                del self._seen[key]
 
     def flush(self) -> None:
-        self.acquire()
-        try:
-            self._sweep(self.clock(), force=False)
-        finally:
-            self.release()
+        self.throttle.sweep()
         self.target.flush()
 
     def close(self) -> None:
-        self.acquire()
-        try:
-            self._sweep(self.clock(), force=True)
-        finally:
-            self.release()
+        self.throttle.sweep(force=True)
         self.target.close()
         super().close()
 
 
-def _summary(record: logging.LogRecord, count: int, seconds: float) -> logging.LogRecord:
+def _summary(record: logging.LogRecord, text: str) -> logging.LogRecord:
     summary = logging.makeLogRecord(record.__dict__)
-    times = "time" if count == 1 else "times"
-    summary.msg = f"{record.getMessage()} (repeated {count} {times} in the last {seconds:.0f} s)"
+    summary.msg = text
     summary.args = None
     summary.exc_info = None
     summary.exc_text = None
