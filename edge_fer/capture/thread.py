@@ -34,7 +34,6 @@ import time
 from edge_fer.capture.backoff import Backoff, ReconnectPolicy
 from edge_fer.capture.frame import BadFrame, Frame, as_bgr
 from edge_fer.capture.queue import FrameQueue
-from edge_fer.capture.ratelog import RateLimitedLog
 from edge_fer.capture.select import FrameSelector
 from edge_fer.capture.source import Source, SourceError
 from edge_fer.capture.status import (
@@ -47,6 +46,7 @@ from edge_fer.capture.status import (
     CaptureStats,
     StateCallback,
 )
+from edge_fer.logs import Throttle
 
 log = logging.getLogger("edge_fer.capture")
 
@@ -94,7 +94,7 @@ class CaptureThread(threading.Thread):
         self.reconnect = reconnect or ReconnectPolicy()
         self.stall_timeout = stall_timeout
         self._on_state = on_state
-        self._rl = RateLimitedLog(log, log_interval)
+        self._rl = Throttle(log_interval, logger=log)
         self._backoff = Backoff(self.reconnect, rng)
         self._lock = threading.Lock()  # state vs. the watchdog
         self._state, self._detail = CONNECTING, ""
@@ -286,12 +286,12 @@ class CaptureThread(threading.Thread):
         if not changed:
             return
         level = logging.INFO if state in (CONNECTING, CONNECTED, ENDED, STOPPED) else logging.WARNING
-        self._rl.log(f"state:{state}", level, f"{self.camera}: {state} ({detail})")
+        self._rl.log(f"{self.camera} {state}", level, f"{self.camera}: {state} ({detail})")
         if self._on_state is not None:
             try:
                 self._on_state(self.camera, state, detail)
             except Exception as exc:  # a broken publisher must not stop the camera
-                self._rl.log("callback", logging.ERROR, f"{self.camera}: on_state callback raised {exc!r}")
+                self._rl.log(f"{self.camera} on_state raised", logging.ERROR, f"{self.camera}: on_state raised {exc!r}")
 
     def _unexpected(self, exc: Exception, action: str) -> SourceError:
         log.debug("%s: unexpected exception on %s", self.camera, action, exc_info=True)
@@ -303,7 +303,7 @@ class CaptureThread(threading.Thread):
         with self.queue.lock:
             self._errors += 1
         if log_it:
-            self._rl.log(kind, logging.WARNING, f"{self.camera}: {exc}")
+            self._rl.log(f"{self.camera} {kind}", logging.WARNING, f"{self.camera}: {exc}")
 
     def _close_source(self) -> None:
         try:
