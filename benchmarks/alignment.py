@@ -27,10 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_fer.config.settings import DetectorSettings
 from edge_fer.offline.evaluate import FolderDataset
 from edge_fer.vision.align import MODES, FaceAligner
 from edge_fer.vision.emotion import EmotionClassifier
-from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+from edge_fer.vision.mtcnn import MtcnnDetector
 from edge_fer.vision.types import EMOTIONS, Box
 
 FRAME = 320
@@ -65,7 +66,7 @@ def find_face(detector: MtcnnDetector, frame: np.ndarray, truth: Box):
 def calibrate(data: Path, limit: int) -> None:
     files = sorted((data / "train").glob("*/*.jpg"))
     picks = np.random.default_rng(0).choice(len(files), size=min(limit, len(files)), replace=False)
-    detector, points = MtcnnDetector(DetectorConfig()), []
+    detector, points = MtcnnDetector(DetectorSettings(min_face_size=20)), []
     for i, index in enumerate(picks):
         frame, truth = make_frame(cv2.imread(str(files[index])), seed=i)
         found = find_face(detector, frame, truth)
@@ -100,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.array([EMOTIONS.index(s.label) for s in dataset.samples])
     margins = [float(m) for m in args.margins.split(",")]
     # docs/alignment.md's figures: mini-Xception (64 px input) without flip, whatever the default is now
-    classifier, detector = EmotionClassifier("mini_xception", flip=False), MtcnnDetector(DetectorConfig())
+    classifier, detector = (
+        EmotionClassifier("mini_xception", flip=False),
+        MtcnnDetector(DetectorSettings(min_face_size=20)),
+    )
     aligners = {f"{mode} m={m:g}": FaceAligner(64, mode, m) for mode in ("box", "similarity") for m in margins}
     crops: dict[str, list[np.ndarray]] = {"direct": [], "oracle": [], **{name: [] for name in aligners}}
     found = np.zeros(len(labels), bool)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 
+from edge_fer.config.settings import DetectorSettings
 from edge_fer.vision.align import FaceAligner
 from edge_fer.vision.emotion import EmotionClassifier
 from edge_fer.vision.mtcnn import MtcnnDetector
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     photo = cv2.imread(str(ASTRONAUT))
-    face = MtcnnDetector().detect(photo)[0]
+    face = MtcnnDetector(DetectorSettings(min_face_size=20)).detect(photo)[0]
     crop = FaceAligner(64).align(photo, face)
     name = None
     print("| batch | flip | ms per call (median) | ms per face (median) | ms per face (fastest) |")

@@ -126,9 +126,10 @@ def main() -> int:
     analyzer = build_analyzer(parse_config({"detector": {"min_face_size": args.min_face}}))
     analyzer20 = build_analyzer(parse_config({"detector": {"min_face_size": 20}}))
     report = ReportPipeline()
-    from edge_fer.vision.gated import FaceGate, GateConfig
+    from edge_fer.config.settings import DetectorSettings
+    from edge_fer.vision.gated import FaceGate
 
-    gate = FaceGate(analyzer.detector, GateConfig(full_scan_interval=0.5))
+    gate = FaceGate(analyzer.detector, DetectorSettings(full_scan_interval=0.5))
     frame_seconds = (DEMO_STEP if not args.video else 1) / 30.0
     clock = iter(range(10**9))
 

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("the reference needs the export extra: pip install -e '.[export]'", file=sys.stderr)
         return 2
-    from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+    from edge_fer.config.settings import DetectorSettings
+    from edge_fer.vision.mtcnn import MtcnnDetector
     from edge_fer.vision.mtcnn_ops import pyramid_scales
 
     video = args.video or (DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else None)
@@ -133,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         "threshold_onet": 0.7,
         "scale_factor": 0.709,
     }
-    config = DetectorConfig(min_face_size=args.min_face, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709)
+    config = DetectorSettings(min_face_size=args.min_face, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709)
     reference = mtcnn.MTCNN()
     ours = MtcnnDetector(config)
-    ours_single = MtcnnDetector(DetectorConfig(**{**config.__dict__, "helper_thread": False}))
+    ours_single = MtcnnDetector(config.model_copy(update={"helper_thread": False}))
 
     def run_reference(bgr: np.ndarray) -> np.ndarray:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.classifier import ASTRONAUT, time_calls  # noqa: E402
+from edge_fer.config.settings import DetectorSettings  # noqa: E402
 from edge_fer.imageio import load_image  # noqa: E402
 from edge_fer.offline.evaluate import FolderDataset, Metrics  # noqa: E402
 from edge_fer.vision.align import FaceAligner  # noqa: E402
@@ -41,7 +42,7 @@ def probabilities(model: str, crops: list[np.ndarray], flip: bool, batch: int = 
 
 def face_crop(size: int) -> np.ndarray:
     photo = cv2.imread(str(ASTRONAUT))
-    return FaceAligner(size).align(photo, MtcnnDetector().detect(photo)[0])
+    return FaceAligner(size).align(photo, MtcnnDetector(DetectorSettings(min_face_size=20)).detect(photo)[0])
 
 
 def ms_per_face(members: tuple[str, ...], flip: bool, crop: np.ndarray, seconds: float) -> dict[str, float]:

@@ -86,11 +86,13 @@ def strong(rows: np.ndarray, min_face: float) -> np.ndarray:
 
 
 def measure(name: str, frames: list[np.ndarray], fps: float, min_face: float, interval: float) -> dict:
-    from edge_fer.vision.gated import FaceGate, GateConfig
-    from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+    from edge_fer.config.settings import DetectorSettings
+    from edge_fer.vision.gated import FaceGate
+    from edge_fer.vision.mtcnn import MtcnnDetector
 
-    detector = MtcnnDetector(DetectorConfig(min_face_size=min_face))
-    gate = FaceGate(detector, GateConfig(full_scan_interval=interval))
+    settings = DetectorSettings(min_face_size=min_face, full_scan_interval=interval)
+    detector = MtcnnDetector(settings)
+    gate = FaceGate(detector, settings)
     truth = found = extra = 0
     full_ms, gated_ms = [], []
     for i, frame in enumerate(frames):

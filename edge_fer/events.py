@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from edge_fer.config.settings import EventsSettings
 from edge_fer.tracking.tracker import TrackState, TrackUpdate
 from edge_fer.vision.types import Box, Face
 
@@ -148,18 +149,6 @@ class FaceEvent:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    mode: Literal["tracks", "every_frame"] = "tracks"
-    update_interval: float = 1.0  # seconds between update events of a present track
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("tracks", "every_frame"):
-            raise ValueError(f"events mode must be 'tracks' or 'every_frame', got {self.mode!r}")
-        if not self.update_interval > 0:
-            raise ValueError(f"events update_interval must be > 0 seconds, got {self.update_interval!r}")
-
-
 class EventPolicy:
     """Turns tracker updates of one camera into events, numbering them with that camera's ``seq``.
 
@@ -167,8 +156,10 @@ class EventPolicy:
     consumer can count what it lost.
     """
 
-    def __init__(self, config: PolicyConfig | None, *, device: str, camera: str, run_id: str, model: ModelInfo) -> None:
-        self.config = config or PolicyConfig()
+    def __init__(
+        self, config: EventsSettings | None, *, device: str, camera: str, run_id: str, model: ModelInfo
+    ) -> None:
+        self.config = config or EventsSettings()  # the `events:` settings model as it is
         self.device, self.camera, self.run_id, self.model = device, camera, run_id, model
         self._seq = 0
         self._last_emitted: dict[int, float] = {}

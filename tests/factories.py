@@ -71,11 +71,12 @@ def face(
 
 def face_events(n: int, *, camera: str = "cam0", faces_per_frame: int = 1) -> list:
     """``n`` real events from the tracker and the policy (every_frame mode: one per face per frame)."""
-    from edge_fer.events import EventPolicy, ModelInfo, PolicyConfig
+    from edge_fer.config.settings import EventsSettings
+    from edge_fer.events import EventPolicy, ModelInfo
     from edge_fer.tracking.tracker import Tracker
 
     policy = EventPolicy(
-        PolicyConfig(mode="every_frame"),
+        EventsSettings(mode="every_frame"),
         device="test-device",
         camera=camera,
         run_id="0123456789ab",

@@ -6,8 +6,9 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, PolicyConfig, iso_utc_ms, new_run_id
-from edge_fer.tracking.tracker import Tracker, TrackerConfig
+from edge_fer.config.settings import EventsSettings, TrackingSettings
+from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, iso_utc_ms, new_run_id
+from edge_fer.tracking.tracker import Tracker
 from edge_fer.vision.types import EMOTIONS, Box
 from tests import factories
 
@@ -25,7 +26,11 @@ def validator():
 
 def policy(mode="tracks", interval=1.0, camera="cam0"):
     return EventPolicy(
-        PolicyConfig(mode, interval), device="kiosk-1", camera=camera, run_id="a1b2c3d4e5f6", model=MODEL
+        EventsSettings(mode=mode, update_interval=interval),
+        device="kiosk-1",
+        camera=camera,
+        run_id="a1b2c3d4e5f6",
+        model=MODEL,
     )
 
 
@@ -82,7 +87,7 @@ def test_seq_starts_at_zero_and_grows_by_one_per_event_per_camera():
     events = play(faces, interval=0.25)
     assert [e.seq for e in events] == list(range(len(events)))
     other = policy(camera="cam1")
-    update = Tracker(TrackerConfig(min_hits=1)).update(faces[0], 0.0, 0)
+    update = Tracker(TrackingSettings(min_hits=1)).update(faces[0], 0.0, 0)
     assert [e.seq for e in other.events(update, faces[0], T0_WALL)] == [0, 1]
 
 
@@ -214,7 +219,7 @@ def test_event_scores_cannot_be_changed_after_creation():
 @pytest.mark.parametrize("bad", [{"mode": "sometimes"}, {"update_interval": 0}])
 def test_policy_config_is_validated(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        PolicyConfig(**bad)
+        EventsSettings(**bad)
 
 
 def test_model_info_from_the_bundled_model_file_is_its_short_sha256():

@@ -8,7 +8,7 @@ Public API (importing this package does not import OpenCV; sources import it whe
   :class:`UrlSource`, :class:`DemoSource`, and :func:`open_source`,
   which picks one from a config string;
 - :class:`FrameQueue`, the bounded queue and per-camera ledger; :class:`CaptureThread`, its
-  :class:`CaptureStats` and the state names in :data:`STATES`; :class:`ReconnectPolicy`.
+  :class:`CaptureStats` and the state names in :data:`STATES`.
 
 From a ``cameras:`` entry of the config (``cam``)::
 
@@ -17,12 +17,9 @@ From a ``cameras:`` entry of the config (``cam``)::
     thread = CaptureThread(cam.name, source, stop, queue_size=cam.queue_size,
                            detect_every=cam.detect_every, max_fps=cam.max_fps,
                            stall_timeout=cam.stall_timeout, on_state=publish_state,
-                           reconnect=ReconnectPolicy(initial_delay=cam.reconnect.initial_delay,
-                                                     max_delay=cam.reconnect.max_delay,
-                                                     max_attempts=cam.reconnect.max_attempts))
+                           reconnect=cam.reconnect)
 """
 
-from edge_fer.capture.backoff import ReconnectPolicy
 from edge_fer.capture.demo import DemoSource
 from edge_fer.capture.frame import BadFrame, Frame, as_bgr
 from edge_fer.capture.opencv_source import CameraSource, FileSource, UrlSource, mask_url
@@ -61,7 +58,6 @@ __all__ = [
     "FrameQueue",
     "Pacer",
     "QueueCounts",
-    "ReconnectPolicy",
     "Source",
     "SourceError",
     "UrlSource",

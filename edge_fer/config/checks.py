@@ -12,9 +12,17 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from edge_fer.config.source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
@@ -22,9 +30,27 @@ from edge_fer.vision.onnx_session import ModelError, emotion_model_path
 
 
 class Strict(BaseModel):
-    """Every config section: unknown keys are errors, defaults are validated, values are frozen."""
+    """Every config section: unknown keys are errors, defaults are validated, values are frozen, and a number
+    is finite (YAML reads `.inf` and `.nan`; no setting means either, and a sleep of `inf` raises)."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1; in YAML an unquoted yes/on/true for a number is a mistake, not a 1.
+        if isinstance(value, bool) and info.field_name and _is_number(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number, not true/false")
+        return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field holds an int or a float (possibly Annotated, or optional), but never a bool."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) is Literal:
+        return False
+    return any(_is_number(arg) for arg in get_args(annotation) if arg is not type(None))
 
 
 class FieldProblems(ValueError):

@@ -6,9 +6,10 @@ objects the MQTT publisher and the preview server take, so those stay usable wit
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_fer.config.checks import ExistingFile, Strict, require_files
 
@@ -52,14 +53,56 @@ class MqttSection(Strict):
         return bool(self.url or self.host)
 
 
-class HttpSection(Strict):
-    enabled: bool = False  # the browser preview: annotated frames (faces included) leave the process
-    host: str = "127.0.0.1"  # only this machine; use an SSH tunnel, or 0.0.0.0 with a token
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+class HttpSettings(Strict):
+    """The browser preview; :class:`~edge_fer.outputs.web.server.PreviewServer` takes this model as it is.
+
+    Off by default: when enabled, annotated camera frames (faces included) leave the process, so the
+    operator opts in, and the default bind address keeps them on this machine (use an SSH tunnel, or
+    0.0.0.0 with a token). ``token`` is required as ``?token=`` or ``Authorization: Bearer`` when set, so it
+    must fit in a URL and a header. ``port`` 0 picks a free port.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    token: str | None = None  # required as ?token= or "Authorization: Bearer" when set
+    token: str | None = None
     max_fps: Annotated[float, Field(gt=0, le=60)] = 10.0  # frames per second sent to viewers
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 75
     max_clients: Annotated[int, Field(ge=1, le=100)] = 5
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v.strip() or any(c.isspace() for c in v) or not v.isascii():
+            raise ValueError("must be an address to listen on, e.g. 127.0.0.1 (or 0.0.0.0 with a token)")
+        return v
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must not be empty; leave it unset (null) for no token")
+        if not (v.isascii() and v.isprintable()) or any(c.isspace() for c in v):
+            raise ValueError("must be printable ASCII without spaces, so it fits in a URL and a header")
+        return v
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when only this machine can connect: the safe default for face images."""
+        if self.host.lower() in LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+HttpSection = HttpSettings  # the name used before the settings became the runtime objects
 
 
 def mqtt_settings(section: MqttSection, device: str, url: str | None = None):
@@ -93,18 +136,4 @@ def mqtt_settings(section: MqttSection, device: str, url: str | None = None):
         buffer_size=section.buffer_size,
         discovery=section.discovery,
         discovery_prefix=section.discovery_prefix,
-    )
-
-
-def http_settings(section: HttpSection):
-    from edge_fer.outputs.web.settings import HttpSettings
-
-    return HttpSettings(
-        enabled=section.enabled,
-        host=section.host,
-        port=section.port,
-        token=section.token,
-        max_fps=section.max_fps,
-        jpeg_quality=section.jpeg_quality,
-        max_clients=section.max_clients,
     )

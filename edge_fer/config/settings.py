@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from edge_fer.config.checks import (
     EmotionModelFile,
@@ -68,19 +68,31 @@ def safe_name(value: str) -> str:
     return cleaned or "unnamed"
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+class ReconnectSettings(Strict):
+    """How a camera reconnects: the capture thread's backoff takes this model as it is.
 
+    ``max_attempts``: consecutive failed attempts before the camera is declared ``failed`` (None: keep
+    trying, for live sources). An attempt fails when opening raises, or when the connection is lost again
+    before it has been up for ``stable_after`` seconds; a connection that lasts that long resets both the
+    delay and the attempt count. Each delay is the previous one times ``factor``, capped at ``max_delay``
+    and spread by +-``jitter`` (a fraction) so cameras behind one switch do not retry in lock-step.
+    """
 
-class ReconnectConfig(Strict):
-    initial_delay: PositiveFloat = 0.5
-    max_delay: PositiveFloat = 30.0
-    max_attempts: Annotated[int, Field(ge=1)] | None = None  # None: keep trying (live sources)
+    initial_delay: Annotated[float, Field(gt=0, le=3600)] = 0.5
+    max_delay: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    factor: Annotated[float, Field(ge=1, le=10)] = 2.0
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    max_attempts: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # None: keep trying (live sources)
+    stable_after: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
     @model_validator(mode="after")
-    def _delays(self) -> ReconnectConfig:
+    def _delays(self) -> ReconnectSettings:
         if self.max_delay < self.initial_delay:
             raise FieldProblems([("max_delay", f"must be >= initial_delay ({self.initial_delay})")])
         return self
+
+
+ReconnectConfig = ReconnectSettings  # the name used before the settings became the runtime objects
 
 
 class CameraConfig(Strict):
@@ -95,8 +107,8 @@ class CameraConfig(Strict):
     detect_every: Annotated[int, Field(ge=1, le=1000)] = 1
     max_fps: Annotated[float, Field(gt=0, le=240)] | None = None
     queue_size: Annotated[int, Field(ge=1, le=64)] = 2
-    stall_timeout: Annotated[float, Field(gt=0)] = 10.0
-    reconnect: ReconnectConfig = ReconnectConfig()
+    stall_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    reconnect: ReconnectSettings = ReconnectSettings()
 
     @field_validator("name")
     @classmethod
@@ -121,25 +133,61 @@ class CameraConfig(Strict):
             raise ValueError("fourcc must be exactly four characters, e.g. MJPG or YUYV")
         return v
 
+    @model_validator(mode="after")
+    def _source_usable(self) -> CameraConfig:
+        # Build (never open) the source exactly as `run` does, so check-config refuses what run would refuse:
+        # an unknown URL scheme, a missing video file, a demo size the generator cannot draw.
+        from edge_fer.capture.source import SourceError
+        from edge_fer.capture.sources import open_source
+
+        try:
+            open_source(
+                self.source,
+                width=self.width,
+                height=self.height,
+                fps=self.fps,
+                fourcc=self.fourcc,
+                realtime=self.realtime,
+                loop=self.loop,
+            )
+        except (SourceError, ValueError) as exc:
+            raise FieldProblems([("source", str(exc))]) from None
+        return self
+
     @property
     def safe_name(self) -> str:
         return safe_name(self.name)
 
 
-class DetectorSection(Strict):
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class DetectorSettings(Strict):
+    """The MTCNN cascade and its gating; :class:`~edge_fer.vision.mtcnn.MtcnnDetector` and
+    :class:`~edge_fer.vision.gated.FaceGate` take this model as it is.
+
+    ``min_face_size`` (shorter side, px) is the smallest face the pyramid looks for and ``min_score`` the
+    detection-score floor: faces below either are not reported, in ``analyze`` and in the daemon alike.
+    ``thresholds`` are the P-Net, R-Net and O-Net score cut-offs inside the cascade (the reference's, apart
+    from O-Net's 0.7), ``nms_thresholds`` the suppression overlaps: P-Net within one pyramid level, P-Net
+    across levels, R-Net, O-Net. ``scale_factor`` is the pyramid step: above 0.95 the number of levels (and
+    the time per frame) grows without a gain in recall. ``threads`` is onnxruntime's intra-op threads per
+    network; ``helper_thread`` lets one extra thread share pyramid levels and large batches with the caller
+    (same results, lower latency; measured in ``docs/performance.md``). With ``roi_detection`` a full scan
+    runs every ``full_scan_interval`` s (0: every frame) and only the regions around known faces, plus
+    whatever moved by more than ``motion_threshold`` grey levels (0: the motion trigger is off), in between.
+    """
+
     min_face_size: Annotated[float, Field(ge=12, le=2000)] = 40.0
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
-    scale_factor: Annotated[float, Field(gt=0.1, lt=1.0)] = 0.709
+    min_score: Fraction = 0.9
+    thresholds: tuple[Fraction, Fraction, Fraction] = (0.6, 0.7, 0.7)
+    nms_thresholds: tuple[Fraction, Fraction, Fraction, Fraction] = (0.5, 0.7, 0.7, 0.7)
+    scale_factor: Annotated[float, Field(ge=0.1, le=0.95)] = 0.709
     threads: Annotated[int, Field(ge=1, le=64)] = 1
+    helper_thread: bool = True
     roi_detection: bool = True
     full_scan_interval: Annotated[float, Field(ge=0, le=3600)] = 0.5
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if not all(0.0 <= t <= 1.0 for t in v):
-            raise ValueError("each threshold must be between 0 and 1")
-        return v
+    motion_threshold: Annotated[float, Field(ge=0, le=255)] = 12.0
 
 
 class ClassifierSection(Strict):
@@ -150,32 +198,100 @@ class ClassifierSection(Strict):
     threads: Annotated[int, Field(ge=1, le=64)] = 1
 
 
-class TrackingSection(Strict):
+# Keys that moved to another section: an old config naming one is refused with one line naming the new key.
+_MOVED = {
+    "min_face_size": "detector.min_face_size",
+    "min_det_score": "detector.min_score",
+}
+
+
+class TrackingSettings(Strict):
+    """Per-camera tracks; :class:`~edge_fer.tracking.tracker.Tracker` takes this model as it is.
+
+    A detection pairs with a track when it overlaps the track's predicted box by ``iou_threshold``, or, for
+    motion too fast to overlap, when its centre lies within ``max_center_distance`` face sizes of the
+    prediction (0: overlap only). A track is confirmed (and gets its id) after ``min_hits`` detections on
+    consecutive processed frames, and ends ``max_age`` s after its last detection. ``smoothing_tau`` is the
+    time constant (s) of the moving average of the probabilities (0: none); the published label changes
+    only after another label has led by more than ``hysteresis_margin`` for ``min_change_duration`` s.
+    Which faces are tracked at all is the detector's business (``detector.min_face_size``/``min_score``).
+    """
+
     iou_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    max_center_distance: Annotated[float, Field(ge=0, le=10)] = 1.0
     min_hits: Annotated[int, Field(ge=1, le=100)] = 3
-    max_age: PositiveFloat = 1.0
-    min_face_size: Annotated[float, Field(ge=0)] = 24.0
-    min_det_score: Annotated[float, Field(ge=0, le=1)] = 0.9
-    smoothing_tau: Annotated[float, Field(ge=0)] = 0.5
+    max_age: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    smoothing_tau: Annotated[float, Field(ge=0, le=3600)] = 0.5
     hysteresis_margin: Annotated[float, Field(ge=0, le=1)] = 0.1
-    min_change_duration: Annotated[float, Field(ge=0)] = 0.3
+    min_change_duration: Annotated[float, Field(ge=0, le=3600)] = 0.3
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            moved = [(key, f"moved to {new}; set it there") for key, new in _MOVED.items() if key in data]
+            if moved:
+                raise FieldProblems(moved)
+        return data
 
 
-class EventsSection(Strict):
+class EventsSettings(Strict):
+    """Which events a frame produces; :class:`~edge_fer.events.EventPolicy` takes this model as it is."""
+
     mode: Literal["tracks", "every_frame"] = "tracks"
-    update_interval: PositiveFloat = 1.0
+    update_interval: Annotated[float, Field(gt=0, le=86400)] = 1.0
 
 
-class VideoOutput(Strict):
-    path: WritablePath | None = None  # a directory (segments) or a file path; None: off
-    segment_seconds: Annotated[float, Field(gt=0)] | None = 300.0
-    segment_mb: Annotated[float, Field(gt=0)] | None = None
-    max_total_mb: Annotated[float, Field(gt=0)] | None = 1024.0
+MB = 1024 * 1024
+AVI_SEGMENT_LIMIT = 1024 * MB  # OpenCV's AVI writer uses 32-bit chunk sizes; stay far from them
+
+
+def _avi_or_directory(value: Path) -> Path:
+    suffix = value.suffix.lower()
+    if suffix and suffix != ".avi":
+        raise ValueError(
+            f"{value}: video output is written as MJPEG .avi (it stays readable after a crash); "
+            "give a directory or a file ending in .avi"
+        )
+    return value
+
+
+class VideoSettings(Strict):
+    """Annotated frames to disk; :class:`~edge_fer.outputs.video.VideoSink` takes this model as it is.
+
+    ``path``: a directory (segments ``<camera>_<YYYYmmdd-HHMMSS>_<n>.avi``, UTC) or one ``.avi`` file (no
+    rotation; recording stops at the size cap); None: off. A segment ends after ``segment_seconds`` or at
+    ``segment_mb``, and never grows past half of ``max_total_mb``, so the cap always holds the current segment
+    and the one before. Past ``max_total_mb`` the oldest segments in the directory are deleted, those of
+    earlier runs included. ``quality`` is the JPEG quality of each frame.
+    """
+
+    path: Annotated[WritablePath, AfterValidator(_avi_or_directory)] | None = None
+    segment_seconds: Annotated[float, Field(gt=0, le=86400)] | None = 300.0
+    segment_mb: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
+    max_total_mb: Annotated[float, Field(gt=0, le=100_000_000)] | None = 1024.0
+    quality: Annotated[int, Field(ge=1, le=100)] = 75
+
+    @property
+    def single_file(self) -> bool:
+        return self.path is not None and self.path.suffix.lower() == ".avi"
+
+    @property
+    def segment_bytes(self) -> int:
+        caps = [AVI_SEGMENT_LIMIT]
+        if self.segment_mb is not None:
+            caps.append(int(self.segment_mb * MB))
+        if self.max_total_mb is not None and not self.single_file:
+            caps.append(int(self.max_total_mb * MB / 2))
+        return max(1, min(caps))
+
+
+VideoOutput = VideoSettings  # the name used before the settings became the runtime objects
 
 
 class OutputSection(Strict):
     stdout: Literal["auto", "on", "off"] = "auto"  # auto: on when no MQTT broker is configured
-    video: VideoOutput = VideoOutput()
+    video: VideoSettings = VideoSettings()
     blur_faces: bool = False
 
     @field_validator("stdout", mode="before")
@@ -188,7 +304,7 @@ class OutputSection(Strict):
 
 
 class StatsSection(Strict):
-    interval: PositiveFloat = 10.0
+    interval: Annotated[float, Field(gt=0, le=86400)] = 10.0
 
 
 class Config(Strict):
@@ -196,10 +312,10 @@ class Config(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_repeat_window: Annotated[float, Field(ge=0, le=86400)] = 60.0
     cameras: Annotated[list[CameraConfig], Field(min_length=1)] = Field(default_factory=lambda: [CameraConfig()])
-    detector: DetectorSection = DetectorSection()
+    detector: DetectorSettings = DetectorSettings()
     classifier: ClassifierSection = ClassifierSection()
-    tracking: TrackingSection = TrackingSection()
-    events: EventsSection = EventsSection()
+    tracking: TrackingSettings = TrackingSettings()
+    events: EventsSettings = EventsSettings()
     output: OutputSection = OutputSection()
     stats: StatsSection = StatsSection()
     mqtt: MqttSection = MqttSection()

@@ -20,46 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_fer.config.settings import TrackingSettings
 from edge_fer.tracking.assignment import linear_assignment
 from edge_fer.vision.types import Box, Emotion, Face
 
 _INFEASIBLE = 1e6
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerConfig:
-    """``max_age``: seconds without a detection before a track ends. A track is confirmed (and gets its
-    id) after ``min_hits`` detections on consecutive processed frames; before that it says nothing, so a
-    one-frame false detection costs nothing. Faces smaller than ``min_face_size`` px (shorter side) or
-    scored below ``min_det_score`` are ignored. ``smoothing_tau`` is the time constant of the exponential
-    moving average of the probabilities (0: none). The published label changes only after another label's
-    smoothed probability has exceeded it by more than ``hysteresis_margin`` for ``min_change_duration`` s."""
-
-    iou_threshold: float = 0.3
-    max_center_distance: float = 1.0
-    min_hits: int = 3
-    max_age: float = 1.0
-    min_face_size: float = 24.0
-    min_det_score: float = 0.9
-    smoothing_tau: float = 0.5
-    hysteresis_margin: float = 0.1
-    min_change_duration: float = 0.3
-
-    def __post_init__(self) -> None:
-        checks = {
-            "iou_threshold": 0 < self.iou_threshold <= 1,
-            "max_center_distance": self.max_center_distance >= 0,
-            "min_hits": isinstance(self.min_hits, int) and self.min_hits >= 1,
-            "max_age": self.max_age > 0,
-            "min_face_size": self.min_face_size >= 0,
-            "min_det_score": 0 <= self.min_det_score <= 1,
-            "smoothing_tau": self.smoothing_tau >= 0,
-            "hysteresis_margin": 0 <= self.hysteresis_margin <= 1,
-            "min_change_duration": self.min_change_duration >= 0,
-        }
-        bad = [f"{name}={getattr(self, name)!r}" for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"tracking config: invalid {', '.join(bad)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +101,7 @@ class _Track:
         dt = min(max(t - self.last_seen, 0.0), horizon)
         return Box(self.box.x + self.velocity[0] * dt, self.box.y + self.velocity[1] * dt, self.box.w, self.box.h)
 
-    def observe(self, face: Face, t: float, frame_index: int, cfg: TrackerConfig) -> bool:
+    def observe(self, face: Face, t: float, frame_index: int, cfg: TrackingSettings) -> bool:
         """Take a new detection; True when the published label changed (confirmed tracks only)."""
         dt = max(t - self.last_seen, 0.0)
         self.seconds[self.published] += dt
@@ -154,7 +119,7 @@ class _Track:
             return False
         return self._hysteresis(t, cfg)
 
-    def _hysteresis(self, t: float, cfg: TrackerConfig) -> bool:
+    def _hysteresis(self, t: float, cfg: TrackingSettings) -> bool:
         others = self.smoothed.copy()
         others[self.published] = -np.inf
         challenger = int(np.argmax(others))
@@ -188,10 +153,14 @@ class _Track:
 
 
 class Tracker:
-    """Tracks for one camera. Call :meth:`update` on every processed frame, with or without faces."""
+    """Tracks for one camera. Call :meth:`update` on every processed frame, with or without faces.
 
-    def __init__(self, config: TrackerConfig | None = None) -> None:
-        self.config = config or TrackerConfig()
+    Takes the ``tracking:`` settings model as it is (:class:`~edge_fer.config.settings.TrackingSettings`);
+    every face passed in is tracked: the analyzer applies ``detector.min_face_size`` and ``min_score``.
+    """
+
+    def __init__(self, config: TrackingSettings | None = None) -> None:
+        self.config = config or TrackingSettings()
         self._tracks: list[_Track] = []
         self._next_id = 1  # public ids: 1, 2, 3... in order of confirmation, unique for this run
 
@@ -199,10 +168,6 @@ class Tracker:
     def active(self) -> tuple[TrackState, ...]:
         """Confirmed tracks still alive (present or coasting)."""
         return tuple(t.state() for t in self._tracks if t.track_id is not None)
-
-    def _usable(self, face: Face) -> bool:
-        box, cfg = face.box, self.config
-        return min(box.w, box.h) >= cfg.min_face_size and face.detection.score >= cfg.min_det_score
 
     def _pair_cost(self, predicted: Box, box: Box) -> float:
         iou = predicted.iou(box)
@@ -219,7 +184,7 @@ class Tracker:
         cfg = self.config
         ended = [t for t in self._tracks if t_mono - t.last_seen > cfg.max_age]
         self._tracks = [t for t in self._tracks if t not in ended]
-        candidates = [i for i, face in enumerate(faces) if self._usable(face)]
+        candidates = list(range(len(faces)))  # the analyzer already dropped faces too small or unsure
         predicted = [t.predicted(t_mono, cfg.max_age) for t in self._tracks]
         cost = np.array([[self._pair_cost(p, faces[i].box) for i in candidates] for p in predicted])
         cost = cost.reshape(len(self._tracks), len(candidates))

@@ -15,7 +15,6 @@ training, while replicated edge pixels look like an out-of-focus continuation of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,23 +34,6 @@ MAX_ROLL_DEGREES = 60.0  # beyond this the landmarks are more likely wrong than 
 EYE_DISTANCE_RANGE = (0.2, 0.8)  # eye distance as a fraction of the box width, for a plausible face
 MAX_FIT_ERROR = 0.25  # RMS landmark misfit after alignment, in eye distances
 MAX_WARP_SIDE = 1024  # big faces are warped at most this large, then shrunk with INTER_AREA
-
-
-@dataclass(frozen=True)
-class AlignerConfig:
-    size: int = 64
-    mode: str = DEFAULT_MODE
-    margin: float = DEFAULT_MARGIN
-
-    def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 8 <= self.size <= 1024:
-            raise ValueError(f"aligner size must be an integer from 8 to 1024 pixels, got {self.size!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"alignment mode must be one of {list(MODES)}, got {self.mode!r}")
-        if not (math.isfinite(self.margin) and -0.25 <= self.margin <= 1.0):
-            raise ValueError(
-                f"alignment margin must be between -0.25 and 1.0 (fraction of the face), got {self.margin}"
-            )
 
 
 def _roll(landmarks: np.ndarray) -> float:
@@ -110,21 +92,21 @@ def landmarks_reliable(detection: Detection) -> bool:
 
 
 class FaceAligner:
-    """Face crops (BGR, ``size`` x ``size``) from detections, by similarity transform or squared box."""
+    """Face crops (BGR, ``size`` x ``size``) from detections, by similarity transform or squared box.
+
+    ``size`` is the classifier's input side (from the model); ``mode`` and ``margin`` are the
+    ``classifier.align`` and ``classifier.margin`` settings, whose ranges the settings model checks.
+    """
 
     def __init__(self, size: int = 64, mode: str = DEFAULT_MODE, margin: float = DEFAULT_MARGIN) -> None:
-        self.config = AlignerConfig(size=size, mode=mode, margin=margin)
-
-    @property
-    def size(self) -> int:
-        return self.config.size
+        self.size, self.mode, self.margin = int(size), mode, float(margin)
 
     def transform(self, detection: Detection) -> tuple[np.ndarray, str]:
         """The 2x3 matrix from frame to crop pixels, and the mode actually used (``box`` on fallback)."""
-        size, margin = self.config.size, self.config.margin
+        size, margin = self.size, self.margin
         # face-square units [-margin, 1 + margin] -> output pixels [0, size]
         unit = size / (1.0 + 2.0 * margin)
-        if self.config.mode == "similarity" and landmarks_reliable(detection):
+        if self.mode == "similarity" and landmarks_reliable(detection):
             matrix, misfit = fit_similarity(detection.landmarks, FER_TEMPLATE)
             if misfit <= MAX_FIT_ERROR:
                 matrix = matrix * unit
@@ -141,7 +123,7 @@ class FaceAligner:
     def align(self, image_bgr: np.ndarray, detection: Detection) -> np.ndarray:
         import cv2
 
-        size = self.config.size
+        size = self.size
         matrix, _ = self.transform(detection)
         scale = math.hypot(matrix[0, 0], matrix[1, 0])  # output pixels per frame pixel
         if scale >= 0.75:  # no worse than mild shrinking: one bilinear warp is enough

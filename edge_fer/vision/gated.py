@@ -26,10 +26,10 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
+from edge_fer.config.settings import DetectorSettings
 from edge_fer.vision.types import Detection
 
 log = logging.getLogger("edge_fer.detector")
@@ -39,28 +39,13 @@ _X = [0, 2, 5, 7, 9, 11, 13]  # x columns of a detect_array row: box corners and
 _Y = [1, 3, 6, 8, 10, 12, 14]
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    """``full_scan_interval`` 0 means a full scan on every frame (no gating)."""
-
-    full_scan_interval: float = 0.5
-    roi_scale: float = 2.0
-    min_size_ratio: float = 0.5
-    max_roi_fraction: float = 0.5  # regions costing more than this share of a full scan: do the full scan
-    motion_threshold: float = 12.0  # grey levels on the thumbnail; 0 turns the motion trigger off
-
-    def __post_init__(self) -> None:
-        checks = {
-            "full_scan_interval": 0.0 <= self.full_scan_interval <= 3600.0,
-            "roi_scale": 1.0 <= self.roi_scale <= 8.0,
-            "min_size_ratio": 0.05 <= self.min_size_ratio <= 1.0,
-            "max_roi_fraction": 0.0 < self.max_roi_fraction <= 1.0,
-            "motion_threshold": 0.0 <= self.motion_threshold <= 255.0,
-        }
-        for name, ok in checks.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok:
-                raise ValueError(f"{name} is out of range: {value!r} (see GateConfig)")
+# Gating constants, measured once (benchmarks/tracking_recall.py) and not settings: the square scanned around a
+# known face (times its size), the pyramid start in that square (fraction of the face), and the share of a
+# full scan's cost above which the regions are not worth it. ``detector.full_scan_interval`` and
+# ``detector.motion_threshold`` are the settings.
+ROI_SCALE = 2.0
+MIN_SIZE_RATIO = 0.5
+MAX_ROI_FRACTION = 0.5
 
 
 class FaceGate:
@@ -70,9 +55,9 @@ class FaceGate:
     ``detect_array(image, min_face_size=None, chained_pyramid=False)`` and ``config.min_face_size``).
     """
 
-    def __init__(self, detector, config: GateConfig | None = None) -> None:
+    def __init__(self, detector, config: DetectorSettings | None = None) -> None:
         self.detector = detector
-        self.config = config or GateConfig()
+        self.config = config or detector.config  # full_scan_interval and motion_threshold
         self._known = np.empty((0, 4), dtype=np.float64)  # x1, y1, x2, y2 of faces to look for
         self._last_full: float | None = None
         self._thumb: np.ndarray | None = None
@@ -106,7 +91,7 @@ class FaceGate:
         rows = None
         if motion is not None and not self._full_scan_due(t):
             regions = _clip(_merge(regions + motion), width, height)
-            if self._relative_cost(regions, width, height) <= self.config.max_roi_fraction:
+            if self._relative_cost(regions, width, height) <= MAX_ROI_FRACTION:
                 rows = self._scan(image_bgr, regions)
                 self.motion_scans += bool(motion)
         if rows is None:
@@ -135,12 +120,12 @@ class FaceGate:
 
     def _face_regions(self) -> list[list[float]]:
         """Squares (x1, y1, x2, y2, smallest face to look for) around the known faces, unclipped."""
-        cfg, floor = self.config, float(self.detector.config.min_face_size)
+        floor = float(self.detector.config.min_face_size)
         regions = []
         for x1, y1, x2, y2 in self._known:
-            side = max(x2 - x1, y2 - y1) * cfg.roi_scale
+            side = max(x2 - x1, y2 - y1) * ROI_SCALE
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            min_face = max(floor, cfg.min_size_ratio * min(x2 - x1, y2 - y1))
+            min_face = max(floor, MIN_SIZE_RATIO * min(x2 - x1, y2 - y1))
             regions.append([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, min_face])
         return regions
 
@@ -239,8 +224,8 @@ def _clip(regions: list[list[float]], width: int, height: int) -> list[tuple[int
     return out
 
 
-def make_gate(detector, enabled: bool, full_scan_interval: float) -> FaceGate | None:
-    """A gate for one camera when gating is on and the detector can scan regions; None otherwise."""
-    if not enabled or full_scan_interval <= 0 or not hasattr(detector, "detect_array"):
+def make_gate(detector, settings: DetectorSettings) -> FaceGate | None:
+    """A gate for one camera when ``roi_detection`` is on and the detector can scan regions; None otherwise."""
+    if not settings.roi_detection or settings.full_scan_interval <= 0 or not hasattr(detector, "detect_array"):
         return None
-    return FaceGate(detector, GateConfig(full_scan_interval=full_scan_interval))
+    return FaceGate(detector, settings)

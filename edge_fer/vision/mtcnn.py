@@ -10,11 +10,10 @@ P-Net to say anything about.
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from edge_fer.config.settings import DetectorSettings
 from edge_fer.vision import mtcnn_ops as ops
 from edge_fer.vision.mtcnn_pyramid import Helper, run_batch, run_pnet
 from edge_fer.vision.types import Box, Detection
@@ -28,61 +27,6 @@ RNET_SIZE = 24
 ONET_SIZE = 48
 PNET_OUTPUTS = ["bbox_reg", "prob"]  # R-Net has the same two outputs
 ONET_OUTPUTS = ["bbox_reg", "landmarks", "prob"]
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Cascade settings; the defaults are the reference's apart from O-Net's threshold (0.7, not 0.8).
-
-    ``nms_thresholds`` are: P-Net within one pyramid level, P-Net across levels, R-Net, O-Net.
-    ``threads`` is onnxruntime's intra-op threads per network. ``helper_thread`` lets one extra thread
-    build pyramid levels and share P-Net levels and large R-Net/O-Net batches with the caller: same
-    results and CPU work, lower latency; turn it off to keep detection on the calling thread alone.
-    Measured on 2 cores: 12-35% faster detection when the second core is free, no difference in the
-    daemon while capture keeps that core busy (``docs/performance.md``), so it stays on.
-    """
-
-    min_face_size: float = 20.0
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
-    scale_factor: float = 0.709
-    nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7)
-    threads: int = 1
-    helper_thread: bool = True
-
-    def __post_init__(self) -> None:
-        number = _number("min_face_size", self.min_face_size)
-        if not 1.0 <= number <= 10000.0:
-            raise ValueError(f"min_face_size must be between 1 and 10000 pixels, got {self.min_face_size}")
-        object.__setattr__(self, "min_face_size", number)
-        object.__setattr__(self, "thresholds", _fractions("thresholds (P-Net, R-Net, O-Net)", self.thresholds, 3))
-        number = _number("scale_factor", self.scale_factor)
-        if not 0.1 <= number <= 0.95:
-            raise ValueError(f"scale_factor must be between 0.1 and 0.95, got {self.scale_factor}")
-        object.__setattr__(self, "scale_factor", number)
-        object.__setattr__(self, "nms_thresholds", _fractions("nms_thresholds", self.nms_thresholds, 4))
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
-            raise ValueError(f"threads must be an integer between 1 and 64, got {self.threads!r}")
-        if not isinstance(self.helper_thread, bool):
-            raise ValueError(f"helper_thread must be true or false, got {self.helper_thread!r}")
-
-
-def _number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _fractions(name: str, values, count: int) -> tuple[float, ...]:
-    """``values`` as a tuple of ``count`` numbers in [0, 1] (lists from YAML are welcome)."""
-    try:
-        items = tuple(values)
-    except TypeError:
-        items = ()
-    if len(items) != count or not all(
-        not isinstance(v, bool) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in items
-    ):
-        raise ValueError(f"{name} must be {count} numbers in [0, 1], got {values!r}")
-    return tuple(float(v) for v in items)
 
 
 def as_bgr_image(image: np.ndarray) -> np.ndarray:
@@ -115,14 +59,17 @@ def to_detections(rows: np.ndarray) -> list[Detection]:
 class MtcnnDetector:
     """Finds faces with five landmarks in BGR frames. Not thread-safe: one detector per worker.
 
+    Takes :class:`~edge_fer.config.settings.DetectorSettings` (thresholds, pyramid, threads); its
+    ``min_score`` is applied by the analyzer, so :meth:`detect_array` still shows every cascade result.
+
     ``close()`` (or a ``with`` block) stops the helper thread; an unclosed detector's helper ends
     when the detector is garbage collected.
     """
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(self, config: DetectorSettings | None = None) -> None:
         from edge_fer.vision.onnx_session import bundled_model, open_session
 
-        self.config = config or DetectorConfig()
+        self.config = config or DetectorSettings()  # the `detector:` settings model as it is
         self._pnet = open_session(bundled_model(PNET_MODEL), threads=self.config.threads)
         self._rnet = open_session(bundled_model(RNET_MODEL), threads=self.config.threads)
         self._onet = open_session(bundled_model(ONET_MODEL), threads=self.config.threads)

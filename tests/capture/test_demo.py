@@ -7,6 +7,7 @@ import pytest
 
 from edge_fer.capture.demo import DemoSource
 from edge_fer.capture.source import SourceError
+from tests.clock import FakeClock
 
 
 def test_frames_are_a_pure_function_of_the_index():
@@ -46,13 +47,14 @@ def test_several_faces_get_their_own_cells():
 
 
 def test_reads_like_a_live_camera_at_its_fps():
-    demo = DemoSource(width=320, height=240, fps=50)
+    clock = FakeClock(auto=True)
+    demo = DemoSource(width=320, height=240, fps=50, clock=clock)
     assert demo.is_live and demo.paced and demo.fps == 50
     demo.open()
-    t0 = time.monotonic()
+    t0 = clock.monotonic()
     images = [demo.read() for _ in range(26)]
-    elapsed = time.monotonic() - t0
-    assert 0.5 * 0.7 <= elapsed <= 0.5 * 1.3 + 0.1
+    assert clock.monotonic() - t0 == pytest.approx(0.5)  # 25 periods of 20 ms after the first frame
+    assert clock.slept == pytest.approx([0.02] * 25)
     assert images[0].shape == (240, 320, 3)
     assert np.array_equal(images[25], demo.render(25))
 
@@ -87,10 +89,11 @@ def test_read_before_open_and_bad_settings():
 )
 @pytest.mark.parametrize("size, faces", [((640, 480), 1), ((1280, 720), 4)])
 def test_mtcnn_finds_every_demo_face_where_the_demo_put_it(size, faces):
+    from edge_fer.config.settings import DetectorSettings
     from edge_fer.vision.mtcnn import MtcnnDetector
     from edge_fer.vision.types import Box
 
-    detector = MtcnnDetector()
+    detector = MtcnnDetector(DetectorSettings(min_face_size=20))
     demo = DemoSource(width=size[0], height=size[1], faces=faces)
     for index in (0, 45, 110):
         found = detector.detect(demo.render(index))

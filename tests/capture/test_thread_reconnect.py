@@ -4,12 +4,13 @@ import time
 
 import pytest
 
-from edge_fer.capture import CaptureThread, FileSource, ReconnectPolicy, UrlSource
+from edge_fer.capture import CaptureThread, FileSource, UrlSource
+from edge_fer.config.settings import ReconnectSettings
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number
 from tests.scripted import End, Gone, ScriptedSource, Stall
 
-FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, jitter=0.0)
+FAST = ReconnectSettings(initial_delay=0.05, max_delay=0.2, jitter=0.0)
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_reconnects_after_the_camera_disappears_and_comes_back(stop):
 def test_gives_up_after_max_attempts(stop):
     states = StateLog()
     source = ScriptedSource([], open_failures=100)
-    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.05, max_attempts=3)
+    policy = ReconnectSettings(initial_delay=0.02, max_delay=0.05, max_attempts=3)
     capture = CaptureThread("cam0", source, stop, reconnect=policy, on_state=states)
     capture.start()
     capture.join(3)
@@ -82,7 +83,7 @@ def test_a_read_error_in_a_file_is_final(stop):
 
 
 def test_stop_is_prompt_during_backoff(stop):
-    policy = ReconnectPolicy(initial_delay=20, max_delay=30)
+    policy = ReconnectSettings(initial_delay=20, max_delay=30)
     states = StateLog()
     capture = CaptureThread("cam0", ScriptedSource([], open_failures=5), stop, reconnect=policy, on_state=states)
     capture.start()
@@ -163,7 +164,7 @@ def test_a_broken_state_callback_does_not_stop_the_camera(stop):
 
 
 def test_a_camera_failing_all_the_time_logs_only_a_few_lines(stop, caplog):
-    policy = ReconnectPolicy(initial_delay=0.005, max_delay=0.005, jitter=0.0)
+    policy = ReconnectSettings(initial_delay=0.005, max_delay=0.005, jitter=0.0)
     source = ScriptedSource([], open_failures=10_000)
     capture = CaptureThread("cam0", source, stop, reconnect=policy, log_interval=60)
     with caplog.at_level(logging.INFO, logger="edge_fer.capture"):
@@ -235,7 +236,7 @@ def test_stable_connections_reset_the_attempt_count_and_short_ones_do_not(stop):
             yield Stall(pause)
             yield Gone(opens=0, message="lost")
 
-    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.02, jitter=0.0, max_attempts=2, stable_after=0.15)
+    policy = ReconnectSettings(initial_delay=0.02, max_delay=0.02, jitter=0.0, max_attempts=2, stable_after=0.15)
     short = CaptureThread("short", ScriptedSource(script(0.0)), stop, reconnect=policy, stall_timeout=None)
     stable = CaptureThread("stable", ScriptedSource(script(0.25)), stop, reconnect=policy, stall_timeout=None)
     for capture in (short, stable):

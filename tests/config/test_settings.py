@@ -362,7 +362,9 @@ def test_missing_systemd_credential_says_what_to_add(tmp_path):
 # --- command-line overrides -------------------------------------------------------------------
 
 
-def test_source_override_replaces_the_first_camera_only(tmp_path):
+def test_source_override_replaces_the_first_camera_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"")  # a file source must exist (run refuses a missing one)
     path = write(tmp_path, "cameras:\n  - name: a\n    source: /dev/video0\n  - name: b\n    source: 1\n")
     config = apply_overrides(load_config(path), source="clip.mp4")
     assert [c.source for c in config.cameras] == ["clip.mp4", "1"]

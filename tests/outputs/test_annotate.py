@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from edge_fer.config.settings import TrackingSettings
 from edge_fer.outputs.annotate import EMOTION_COLORS, AnnotatedFace, annotate, blur_faces, faces_for_annotation
-from edge_fer.tracking.tracker import Tracker, TrackerConfig
+from edge_fer.tracking.tracker import Tracker
 from edge_fer.vision.types import Box
 from tests import factories
 
@@ -93,9 +94,12 @@ def test_faces_partly_outside_the_frame_and_empty_lists(photo):
 
 
 def test_tracked_faces_show_their_published_emotion():
-    tracker = Tracker(TrackerConfig(min_hits=1, smoothing_tau=1.0))
+    tracker = Tracker(TrackingSettings(min_hits=2, smoothing_tau=1.0))
     tracker.update([factories.face(FACE, "happy", 0.9)], 0.0, 0)
-    faces = [factories.face(FACE, "sad", 0.9), factories.face((10, 300, 20, 20), "fear", 0.7)]  # second: too small
+    faces = [
+        factories.face(FACE, "sad", 0.9),
+        factories.face((10, 300, 20, 20), "fear", 0.7),
+    ]  # second: new, unconfirmed
     update = tracker.update(faces, 0.1, 1)
     drawn = faces_for_annotation(faces, update)
     assert (drawn[0].track_id, drawn[0].label) == (1, "happy")  # smoothed and held by hysteresis

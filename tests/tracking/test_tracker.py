@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_fer.tracking.tracker import Tracker, TrackerConfig
+from edge_fer.config.settings import TrackingSettings
+from edge_fer.tracking.tracker import Tracker
 from edge_fer.vision.types import Box
 from tests import factories
 
@@ -73,7 +74,7 @@ def test_fast_motion_without_overlap_is_matched_by_centre_distance():
     frames = [[factories.face((10 + 60 * i, 100, 80, 96))] for i in range(8)]
     assert {u.face_track_ids[0] for u in run(Tracker(), frames)[2:]} == {1}
     # the fallback is what holds it: without it every frame starts a new tentative track
-    no_fallback = Tracker(TrackerConfig(max_center_distance=0.0))
+    no_fallback = Tracker(TrackingSettings(max_center_distance=0.0))
     assert all(not u.started for u in run(no_fallback, frames))
 
 
@@ -86,19 +87,21 @@ def test_single_frame_false_detection_emits_nothing():
     assert tracker.flush(201.0).ended == ()
 
 
-def test_small_and_weak_faces_are_ignored():
-    tracker = Tracker(TrackerConfig(min_hits=1, min_face_size=24, min_det_score=0.9))
+def test_every_face_given_is_tracked_small_and_weak_ones_are_the_analyzers_to_drop():
+    # The size and score floors are detector.min_face_size and detector.min_score, applied once by the
+    # analyzer for analyze and the daemon; the tracker tracks what it is given.
+    tracker = Tracker(TrackingSettings(min_hits=1))
     update = tracker.update(
         [factories.face((0, 0, 20, 60)), factories.face((100, 0, 60, 60), score=0.8), factories.face((300, 0, 60, 60))],
         1.0,
         0,
     )
-    assert update.face_track_ids == (None, None, 1)
+    assert update.face_track_ids == (1, 2, 3)
 
 
 def test_track_ends_after_max_age_in_seconds_at_any_frame_rate():
     for fps in (30.0, 2.0):  # 2 fps: a detector that runs on every 15th frame of a 30 fps camera
-        tracker = Tracker(TrackerConfig(max_age=1.0))
+        tracker = Tracker(TrackingSettings(max_age=1.0))
         seen = [[factories.face()] for _ in range(6)]
         updates = run(tracker, seen + [[]] * int(3 * fps), fps=fps)
         last_seen = 100.0 + 5 / fps
@@ -116,7 +119,7 @@ def test_coasting_track_comes_back_with_its_id():
 
 
 def test_ids_count_up_and_are_never_reused():
-    tracker = Tracker(TrackerConfig(max_age=0.5))
+    tracker = Tracker(TrackingSettings(max_age=0.5))
     frames = [[factories.face()]] * 5 + [[]] * 10 + [[factories.face()]] * 5
     updates = run(tracker, frames)
     starts = [s.track_id for u in updates for s in u.started]
@@ -131,7 +134,7 @@ def test_alternating_noisy_probabilities_do_not_flip_the_published_emotion():
         for i in range(200)
     ]
     for tau in (0.0, 0.5):  # even unsmoothed, the 0.05 swings stay inside the 0.1 margin
-        updates = run(Tracker(TrackerConfig(smoothing_tau=tau)), [[f] for f in noisy])
+        updates = run(Tracker(TrackingSettings(smoothing_tau=tau)), [[f] for f in noisy])
         assert not any(u.changed for u in updates)
         assert {u.present[0].emotion for u in updates[2:]} == {"happy"}
         # without hysteresis the raw argmax flips every frame: the test data does what it claims
@@ -139,7 +142,7 @@ def test_alternating_noisy_probabilities_do_not_flip_the_published_emotion():
 
 
 def test_sustained_change_changes_the_published_emotion_once():
-    config = TrackerConfig(smoothing_tau=0.5, hysteresis_margin=0.1, min_change_duration=0.3)
+    config = TrackingSettings(smoothing_tau=0.5, hysteresis_margin=0.1, min_change_duration=0.3)
     frames = [[factories.face(label="happy", confidence=0.8)]] * 30 + [
         [factories.face(label="sad", confidence=0.8)]
     ] * 60
@@ -156,14 +159,14 @@ def test_sustained_change_changes_the_published_emotion_once():
 
 
 def test_brief_spike_shorter_than_min_change_duration_is_ignored():
-    config = TrackerConfig(smoothing_tau=0.0, min_change_duration=0.5)
+    config = TrackingSettings(smoothing_tau=0.0, min_change_duration=0.5)
     labels = ["happy"] * 10 + ["surprise"] * 5 + ["happy"] * 10  # 5 frames = 0.33 s at 15 fps
     updates = run(Tracker(config), [[factories.face(label=lab, confidence=0.9)] for lab in labels])
     assert not any(u.changed for u in updates)
 
 
 def test_smoothing_is_an_exponential_moving_average_in_time():
-    tracker = Tracker(TrackerConfig(min_hits=1, smoothing_tau=0.5))
+    tracker = Tracker(TrackingSettings(min_hits=1, smoothing_tau=0.5))
     tracker.update([factories.face(label="happy", confidence=0.9)], 10.0, 0)
     state = tracker.update([factories.face(label="sad", confidence=0.9)], 10.2, 1).present[0]
     alpha = 1 - math.exp(-0.2 / 0.5)
@@ -172,7 +175,7 @@ def test_smoothing_is_an_exponential_moving_average_in_time():
 
 
 def test_dominant_emotion_is_the_label_published_longest():
-    config = TrackerConfig(smoothing_tau=0.0, min_change_duration=0.0, max_age=0.5)
+    config = TrackingSettings(smoothing_tau=0.0, min_change_duration=0.0, max_age=0.5)
     labels = ["neutral"] * 15 + ["happy"] * 46 + ["neutral"] * 15  # 1 s, 3 s, 1 s at 15 fps
     tracker = Tracker(config)
     updates = run(tracker, [[factories.face(label=lab, confidence=0.9)] for lab in labels] + [[]] * 10)
@@ -194,7 +197,7 @@ def test_flush_ends_confirmed_tracks_only():
 
 
 def test_box_in_state_is_the_last_detection():
-    tracker = Tracker(TrackerConfig(min_hits=1))
+    tracker = Tracker(TrackingSettings(min_hits=1))
     tracker.update([factories.face((10, 10, 50, 50))], 0.0, 0)
     state = tracker.update([factories.face((14, 12, 50, 50), score=0.95)], 0.1, 7).present[0]
     assert state.box == Box(14, 12, 50, 50) and state.det_score == pytest.approx(0.95) and state.frame_index == 7
@@ -205,7 +208,7 @@ def test_box_in_state_is_the_last_detection():
 )
 def test_bad_config_is_refused_naming_the_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        TrackerConfig(**bad)
+        TrackingSettings(**bad)
 
 
 @settings(max_examples=60, deadline=None)
@@ -224,7 +227,7 @@ def test_bad_config_is_refused_naming_the_field(bad):
 def test_track_bookkeeping_holds_for_any_sequence(frames, step):
     """Whatever the detector does: ids are unique, every started track ends exactly once, and the lists
     agree with each other."""
-    tracker = Tracker(TrackerConfig(min_hits=2, max_age=0.5))
+    tracker = Tracker(TrackingSettings(min_hits=2, max_age=0.5))
     started, ended = [], []
     for i, detections in enumerate(frames):
         faces = [factories.face((x, y, s, s), label, 0.9) for x, y, s, label in detections]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_fer.vision.gated import FaceGate, GateConfig, make_gate
-from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+from edge_fer.config.settings import DetectorSettings
+from edge_fer.vision.gated import FaceGate, make_gate
+from edge_fer.vision.mtcnn import MtcnnDetector
 from tests.photos import FaceSpec, make_scene
 
 
 @pytest.fixture(scope="module")
 def detector():
-    with MtcnnDetector(DetectorConfig(min_face_size=30)) as d:
+    with MtcnnDetector(DetectorSettings(min_face_size=30)) as d:
         yield d
 
 
@@ -54,21 +55,18 @@ def iou(a, b) -> float:
     [
         {"full_scan_interval": -1},
         {"full_scan_interval": float("nan")},
-        {"roi_scale": 0.5},
-        {"min_size_ratio": 0},
-        {"max_roi_fraction": 0},
         {"motion_threshold": 300},
         {"full_scan_interval": True},
     ],
 )
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
-        GateConfig(**kwargs)
+        DetectorSettings(**kwargs)
 
 
 def test_region_scans_find_every_face_a_full_scan_finds(detector):
     spy = Spy(detector)
-    gate = FaceGate(spy, GateConfig(full_scan_interval=0.5))
+    gate = FaceGate(spy, DetectorSettings(full_scan_interval=0.5))
     frames = moving_scenes(16)
     strong = matched = 0
     for i, frame in enumerate(frames):
@@ -88,7 +86,7 @@ def test_region_scans_find_every_face_a_full_scan_finds(detector):
 
 
 def test_full_scan_at_least_every_interval_and_after_the_clock_goes_back(detector):
-    gate = FaceGate(detector, GateConfig(full_scan_interval=0.5, motion_threshold=0))
+    gate = FaceGate(detector, DetectorSettings(full_scan_interval=0.5, motion_threshold=0))
     frame = moving_scenes(1)[0]
     kinds = []
     for t in (0.0, 0.2, 0.4, 0.5, 0.7, 0.99, 1.0, 0.1, 0.3):
@@ -103,7 +101,7 @@ def test_a_new_face_is_found_by_motion_at_once_or_by_the_next_full_scan(detector
 
     frames = moving_scenes(12, late_face)
     for threshold, first_seen in ((12.0, 3), (0.0, 9)):  # frame 9: t = 0.3 s, the next full scan
-        gate = FaceGate(detector, GateConfig(full_scan_interval=0.3, motion_threshold=threshold))
+        gate = FaceGate(detector, DetectorSettings(full_scan_interval=0.3, motion_threshold=threshold))
         seen = []
         for i, frame in enumerate(frames):
             rows = gate.detect_array(frame, i / 30)
@@ -114,7 +112,7 @@ def test_a_new_face_is_found_by_motion_at_once_or_by_the_next_full_scan(detector
 
 def test_no_known_face_and_a_still_picture_cost_no_detection(detector):
     spy = Spy(detector)
-    gate = FaceGate(spy, GateConfig(full_scan_interval=1.0))
+    gate = FaceGate(spy, DetectorSettings(full_scan_interval=1.0))
     empty = make_scene(640, 480, [], background="coffee").bgr
     for i in range(10):
         assert gate.detect_array(empty, i / 30).shape == (0, 15)
@@ -122,7 +120,7 @@ def test_no_known_face_and_a_still_picture_cost_no_detection(detector):
 
 
 def test_a_cut_to_another_scene_gets_a_full_scan(detector):
-    gate = FaceGate(detector, GateConfig(full_scan_interval=5.0))
+    gate = FaceGate(detector, DetectorSettings(full_scan_interval=5.0))
     before = moving_scenes(1)[0]
     after = make_scene(640, 480, [FaceSpec(500, 300, 90, source="camera")], background="brick").bgr
     gate.detect_array(before, 0.0)
@@ -145,10 +143,11 @@ def test_make_gate_only_for_detectors_that_scan_regions(detector):
         def detect(self, image):
             return []
 
-    assert isinstance(make_gate(detector, True, 0.5), FaceGate)
-    assert make_gate(detector, False, 0.5) is None
-    assert make_gate(detector, True, 0.0) is None
-    assert make_gate(PlainDetector(), True, 0.5) is None
+    on = DetectorSettings(roi_detection=True, full_scan_interval=0.5)
+    assert isinstance(make_gate(detector, on), FaceGate)
+    assert make_gate(detector, DetectorSettings(roi_detection=False, full_scan_interval=0.5)) is None
+    assert make_gate(detector, DetectorSettings(roi_detection=True, full_scan_interval=0.0)) is None
+    assert make_gate(PlainDetector(), on) is None
 
 
 def test_chained_pyramid_finds_the_same_faces(detector):
@@ -162,7 +161,7 @@ def test_chained_pyramid_finds_the_same_faces(detector):
 
 
 def test_grayscale_frames_and_bad_input(detector):
-    gate = FaceGate(detector, GateConfig(full_scan_interval=0.5))
+    gate = FaceGate(detector, DetectorSettings(full_scan_interval=0.5))
     gray = moving_scenes(2)[0][:, :, 1]
     full = gate.detect_array(gray, 0.0)
     regions = gate.detect_array(gray[:, :, None], 0.033)

@@ -8,15 +8,16 @@ import sys
 import numpy as np
 import pytest
 
+from edge_fer.config.settings import DetectorSettings
 from edge_fer.vision import mtcnn_ops as ops
-from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+from edge_fer.vision.mtcnn import MtcnnDetector
 from edge_fer.vision.types import Box
 from tests.photos import astronaut_bgr, face_source, make_scene, multi_face_scenes
 
 
 @pytest.fixture(scope="module")
 def detector() -> MtcnnDetector:
-    return MtcnnDetector()
+    return MtcnnDetector(DetectorSettings(min_face_size=20))
 
 
 def _face_box(source: str = "astronaut") -> Box:
@@ -80,9 +81,9 @@ def test_bad_images_raise_value_error(detector, image, message):
 def test_min_face_size_filters_small_faces():
     scene = make_scene(640, 480, faces=[(160, 200, 30, False), (430, 240, 130, True)], background="grass")
     small, large = (Box(*f.box) for f in scene.faces)
-    everything = MtcnnDetector(DetectorConfig(min_face_size=20)).detect(scene.bgr)
+    everything = MtcnnDetector(DetectorSettings(min_face_size=20)).detect(scene.bgr)
     assert any(d.box.iou(small) > 0.5 for d in everything) and any(d.box.iou(large) > 0.5 for d in everything)
-    big_only = MtcnnDetector(DetectorConfig(min_face_size=80)).detect(scene.bgr)
+    big_only = MtcnnDetector(DetectorSettings(min_face_size=80)).detect(scene.bgr)
     assert [d.box.iou(large) > 0.5 for d in big_only] == [True]
 
 
@@ -126,24 +127,25 @@ def test_every_placed_face_is_found_where_the_scene_says(detector):
         {"nms_thresholds": (0.5, 0.7, -0.1, 0.7)},
         {"threads": 0},
         {"threads": 1.5},
-        {"min_face_size": "20"},
         {"thresholds": 0.7},
-        {"helper_thread": "yes"},
+        {"helper_thread": "sometimes"},
+        {"scale_factor": 0.97},
+        {"min_score": 1.5},
     ],
 )
 def test_config_rejects_out_of_range_values(kwargs):
     with pytest.raises(ValueError):
-        DetectorConfig(**kwargs)
+        DetectorSettings(**kwargs)
 
 
 def test_config_accepts_lists_and_stores_tuples():
-    config = DetectorConfig(min_face_size=40, thresholds=[0.5, 0.6, 0.7], nms_thresholds=[0.5, 0.7, 0.7, 0.6])
+    config = DetectorSettings(min_face_size=40, thresholds=[0.5, 0.6, 0.7], nms_thresholds=[0.5, 0.7, 0.7, 0.6])
     assert config.thresholds == (0.5, 0.6, 0.7) and config.nms_thresholds == (0.5, 0.7, 0.7, 0.6)
     assert config.min_face_size == 40.0 and hash(config)
 
 
 def test_pyramid_is_cached_and_drops_levels_too_small_for_pnet():
-    det = MtcnnDetector(DetectorConfig(min_face_size=40))
+    det = MtcnnDetector(DetectorSettings(min_face_size=40))
     plan = det.pyramid(480, 640)
     assert plan is det.pyramid(480, 640)
     assert plan[0] == (0.3, 144, 192)
@@ -249,8 +251,8 @@ def test_helper_thread_changes_latency_not_results():
     faces = [(120, 140, 70, False), (420, 160, 26, True), (600, 420, 110, False, "camera"), (250, 450, 40, False)]
     scene = make_scene(800, 600, faces=faces, background="rocket", seed=5)
     with (
-        MtcnnDetector(DetectorConfig(helper_thread=True)) as shared,
-        MtcnnDetector(DetectorConfig(helper_thread=False)) as alone,
+        MtcnnDetector(DetectorSettings(helper_thread=True)) as shared,
+        MtcnnDetector(DetectorSettings(helper_thread=False)) as alone,
     ):
         together, single = shared.detect_array(scene.bgr), alone.detect_array(scene.bgr)
     assert together.shape[0] == 4

@@ -13,7 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
+from edge_fer.config.settings import DetectorSettings
+from edge_fer.vision.mtcnn import MtcnnDetector
 from edge_fer.vision.types import Box
 from tests.photos import multi_face_scenes
 
@@ -39,7 +40,7 @@ def test_detections_match_the_mtcnn_package_on_real_photo_scenes():
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     mtcnn = pytest.importorskip("mtcnn", reason="needs the export extra: pip install -e '.[export]'")
     reference = mtcnn.MTCNN()
-    ours = MtcnnDetector(DetectorConfig(min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709))
+    ours = MtcnnDetector(DetectorSettings(min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709))
 
     ious, landmark_errors, sizes, failures = [], [], [], []
     images = 0

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_fer.config.comms import HttpSettings
 from edge_fer.outputs.web.frames import FrameHub
 from edge_fer.outputs.web.listener import EXTRA_CONNECTIONS, PreviewHTTPServer
 from edge_fer.outputs.web.page import load_assets, render_page
-from edge_fer.outputs.web.settings import HttpSettings
 
 log = logging.getLogger("edge_fer.http")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, PolicyConfig
+from edge_fer.config.settings import EventsSettings
+from edge_fer.events import EventPolicy, FaceEvent, ModelInfo
 from edge_fer.tracking.tracker import Tracker
 from tests import factories
 
@@ -15,7 +16,9 @@ LEFT, RIGHT = (20.0, 40.0, 90.0, 110.0), (300.0, 40.0, 90.0, 110.0)
 def play(frames, *, mode: str = "tracks", camera: str = "cam0", device: str = "kiosk-1", flush: bool = True):
     """Run frames (lists of faces) through a tracker and the policy; returns (frame index, event) pairs."""
     tracker = Tracker()
-    policy = EventPolicy(PolicyConfig(mode, 1.0), device=device, camera=camera, run_id="a1b2c3d4e5f6", model=MODEL)
+    policy = EventPolicy(
+        EventsSettings(mode=mode, update_interval=1.0), device=device, camera=camera, run_id="a1b2c3d4e5f6", model=MODEL
+    )
     out: list[tuple[int, FaceEvent]] = []
     for i, faces in enumerate(frames):
         update = tracker.update(faces, 50.0 + i / FPS, 1000 + i)

@@ -1,7 +1,9 @@
-"""HttpSettings: safe defaults, and one clear error per bad value naming the http.<key> to fix."""
+"""HttpSettings (the ``http:`` section the server takes): safe defaults, and one clear error per bad value
+naming the http.<key> to fix, from check-config and run alike (they validate the same model)."""
 
 import pytest
 
+from edge_fer.config.settings import ConfigError, parse_config
 from edge_fer.outputs.web import HttpSettings
 
 
@@ -33,8 +35,11 @@ def test_defaults_are_off_and_local():
     ],
 )
 def test_bad_values_name_the_key(kwargs, key):
-    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+    with pytest.raises(ValueError):
         HttpSettings(**kwargs)
+    with pytest.raises(ConfigError) as info:
+        parse_config({"http": kwargs})
+    assert [p.path for p in info.value.items] == [key]
 
 
 @pytest.mark.parametrize(
@@ -46,5 +51,5 @@ def test_loopback_detection(host, loopback):
 
 
 def test_settings_are_frozen():
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValueError):
         HttpSettings().port = 1  # type: ignore[misc]
