@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from edge_fer.outputs.mqtt.connection import RecordingClient, Throttle, describe_connect_error, guarded
+from edge_fer.logs import Throttle
+from edge_fer.outputs.mqtt.connection import RecordingClient, describe_connect_error, guarded
 from edge_fer.outputs.mqtt.outbox import Message, Outbox
 from edge_fer.outputs.mqtt.settings import MqttSettings
 from edge_fer.outputs.mqtt.topics import Topics
@@ -72,9 +73,9 @@ class MqttPublisher:
         )
         self._last_error: str | None = None
         self._attempt_reported = False  # the current connection attempt's failure has been counted
-        self._drop_log = Throttle(10.0)
+        self._drop_log = Throttle(10.0)  # a gate only: the drop report carries its own counts
         self._dropped_reported = 0
-        self._error_log = Throttle(60.0)
+        self._error_log = Throttle(60.0, logger=log)
         self._subscriptions: dict[str, MessageHandler] = {}
         self._on_connect_hooks: list[Callable[[], None]] = []
         self._client = self._make_client()
@@ -227,7 +228,7 @@ class MqttPublisher:
                 self._last_error = None
                 buffered = len(self._outbox)
                 self._lock.notify_all()
-        self._error_log.reset()
+        self._error_log.flush()  # what was held back is said now; the next problem is logged at once
         self._report_drops(now=True)
         log.info(
             "MQTT: connected to %s as %s (%d messages waiting)",
@@ -276,8 +277,14 @@ class MqttPublisher:
             if reason_code.is_failure:
                 self._counts["failed"] += 1
             self._lock.notify_all()
-        if reason_code.is_failure and self._error_log.ready(f"refused {msg.topic} {reason_code}"):
-            log.error("MQTT: broker refused a message on %s: %s (check the broker's ACL)", msg.topic, reason_code)
+        if reason_code.is_failure:
+            self._error_log.log(
+                f"mqtt message refused on {msg.topic}: {reason_code}",
+                logging.ERROR,
+                "MQTT: broker refused a message on %s: %s (check the broker's ACL)",
+                msg.topic,
+                reason_code,
+            )
 
     def _make_dispatch(self, handler: MessageHandler) -> Callable[..., None]:
         def dispatch(client, userdata, message) -> None:
@@ -298,15 +305,15 @@ class MqttPublisher:
             self._last_error = text
             self._counts["connect_failures"] += attempt_failed
             waiting = len(self._outbox) + len(self._inflight)
-        if self._error_log.ready(text):
-            log.log(level, "MQTT %s: %s; %d messages waiting", self.settings.address.url, text, waiting)
+        kind = "mqtt " + text.removesuffix(f"; {self._retrying}")  # the problem, without the advice
+        self._error_log.log(kind, level, "MQTT %s: %s; %d messages waiting", self.settings.address.url, text, waiting)
 
     def _report_drops(self, *, now: bool = False) -> None:
         """Rate-limited while dropping; ``now`` settles the count (on reconnect and at close)."""
         with self._lock:
             total = self._outbox.dropped
             new = total - self._dropped_reported
-        if new and (now or self._drop_log.ready("drop")):
+        if new and (now or self._drop_log.allow("mqtt buffer full")):
             self._dropped_reported = total
             log.warning(
                 "MQTT: buffer full (%d messages): dropped %d oldest since the last report, %d in total",

@@ -2,9 +2,9 @@
 
 paho reports a failed TCP or TLS connect through ``on_connect_fail`` without the exception, so
 :class:`RecordingClient` keeps it; :func:`describe_connect_error` turns it into one line (certificate
-problems and TLS/plain port mix-ups are errors, an unreachable broker a warning); :class:`Throttle` lets a
-problem that repeats on every retry through once per interval, and a new problem at once;
-:func:`guarded` makes an exception in a paho callback loud instead of lost.
+problems and TLS/plain port mix-ups are errors, an unreachable broker a warning; the publisher throttles
+them by kind with :class:`edge_fer.logs.Throttle`); :func:`guarded` makes an exception in a paho
+callback loud instead of lost.
 """
 
 from __future__ import annotations
@@ -12,32 +12,10 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-
-
-class Throttle:
-    """Say a repeated problem once per ``interval``, and a new problem at once."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last_key: str | None = None
-        self._last_t = -1e18
-        self.suppressed = 0
-
-    def ready(self, key: str) -> bool:
-        now = time.monotonic()
-        if key != self._last_key or now - self._last_t >= self.interval:
-            self._last_key, self._last_t = key, now
-            return True
-        self.suppressed += 1
-        return False
-
-    def reset(self) -> None:
-        self._last_key = None
 
 
 class RecordingClient(mqtt.Client):
