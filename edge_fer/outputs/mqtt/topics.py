@@ -14,19 +14,13 @@ never add a topic level or act as a wildcard.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from edge_fer.config.settings import safe_name  # one rule for topic levels, file names and config names
+
 DEFAULT_PREFIX = "edge-fer"
-_UNSAFE = re.compile(r"[^a-z0-9_-]+")
 CAMERA_KINDS: tuple[str, ...] = ("face", "state", "status")
 DEVICE_KINDS: tuple[str, ...] = ("availability", "stats")
-
-
-def safe_name(value: str) -> str:
-    """One topic level made of lowercase a-z, 0-9, '_' and '-'; every other run of characters becomes '_'."""
-    cleaned = _UNSAFE.sub("_", str(value).strip().lower()).strip("_")
-    return cleaned or "unnamed"
 
 
 def check_prefix(prefix: str) -> str:

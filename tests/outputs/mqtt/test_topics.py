@@ -90,3 +90,10 @@ def test_parse_topic_round_trips_every_topic():
     for topic in (t.face("c"), t.state("c"), t.status("c"), t.availability, t.stats):
         parts = parse_topic(topic, "a/b")
         assert parts is not None and parts.device == "dev"
+
+
+def test_topic_levels_and_config_names_share_one_safe_name():
+    from edge_fer.config import settings
+    from edge_fer.outputs.mqtt import topics
+
+    assert topics.safe_name is settings.safe_name
