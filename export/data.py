@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from export.emotion import CANONICAL_LABELS
+from export.emotion import CANONICAL_LABELS, FER2013_LABELS
 
 log = logging.getLogger("edge_fer.export.data")
 
 # Kaggle's fer2013.csv numbers its classes in this order, which is not the canonical one.
-FER2013_CSV_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER2013_CSV_LABELS = FER2013_LABELS
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"})
 CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
 

