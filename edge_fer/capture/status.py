@@ -9,9 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-CONNECTING, CONNECTED, RECONNECTING = "connecting", "connected", "reconnecting"
-FAILED, ENDED, STOPPED = "failed", "ended", "stopped"
-STATES = (CONNECTING, CONNECTED, RECONNECTING, FAILED, ENDED, STOPPED)
+from edge_fer.wire import WireWord
+
+
+class CaptureState(WireWord):
+    """Where a camera is; the value is what MQTT ``status`` topics, stats and logs carry."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"  # gave up (max_attempts) or a fatal error
+    ENDED = "ended"  # a file or clip reached its end
+    STOPPED = "stopped"  # the daemon is shutting down
+
+
+CONNECTING, CONNECTED, RECONNECTING = CaptureState.CONNECTING, CaptureState.CONNECTED, CaptureState.RECONNECTING
+FAILED, ENDED, STOPPED = CaptureState.FAILED, CaptureState.ENDED, CaptureState.STOPPED
+STATES = tuple(CaptureState)
 TERMINAL_STATES = frozenset({FAILED, ENDED, STOPPED})
 
 StateCallback = Callable[[str, str, str], None]
