@@ -27,14 +27,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
 
 from edge_fer.config.settings import EventsSettings
 from edge_fer.tracking.tracker import TrackState, TrackUpdate
 from edge_fer.vision.types import Box, Face
+from edge_fer.wire import WireWord
 
 SCHEMA_VERSION = 1
-EVENT_TYPES: tuple[str, ...] = ("start", "update", "change", "end", "face")
+
+
+class EventType(WireWord):
+    """The ``type`` of a face event, as it appears in the JSON."""
+
+    START = "start"  # a track is confirmed
+    UPDATE = "update"  # a track is still there (every update_interval)
+    CHANGE = "change"  # a track's published emotion changed
+    END = "end"  # a track was lost, or the process stops
+    FACE = "face"  # every_frame mode: one face of one frame
+
+
+EVENT_TYPES: tuple[str, ...] = EventType.values()
 TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 _TS_RE = re.compile(TS_PATTERN)
 _SHA_RE = re.compile(r"^[0-9a-f]{8,64}$")
@@ -89,7 +101,7 @@ class FaceEvent:
     ts: str
     frame: int
     track_id: int
-    type: Literal["start", "update", "change", "end", "face"]
+    type: EventType  # a plain "start" is accepted and becomes EventType.START
     box: Box
     det_score: float
     emotion: str
@@ -102,7 +114,9 @@ class FaceEvent:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.type not in EVENT_TYPES:
+        if self.type in EVENT_TYPES:
+            object.__setattr__(self, "type", EventType(self.type))
+        else:
             problems.append(f"type {self.type!r} is not one of {EVENT_TYPES}")
         if not (self.device and self.camera and self.run_id):
             problems.append("device, camera and run_id must be non-empty")
@@ -131,7 +145,7 @@ class FaceEvent:
             "ts": self.ts,
             "frame": self.frame,
             "track_id": self.track_id,
-            "type": self.type,
+            "type": self.type.value,
             "box": self.box.as_list(1),
             "det_score": _round(self.det_score, 4),
             "emotion": self.emotion,
@@ -139,7 +153,7 @@ class FaceEvent:
             "scores": {label: _round(p, 4) for label, p in self.scores.items()},
             "model": {"name": self.model.name, "sha256": self.model.sha256},
         }
-        if self.type == "end":
+        if self.type is EventType.END:
             out["duration"] = _round(self.duration, 3)
             out["dominant_emotion"] = self.dominant_emotion
         return out
@@ -174,16 +188,16 @@ class EventPolicy:
         if self.config.mode == "every_frame":
             ids = update.face_track_ids or (None,) * len(faces)
             return [self._face_event(face, track_id or 0, update.frame_index, ts) for face, track_id in zip(faces, ids)]
-        out = [self._track_event("end", state, update, ts) for state in update.ended]
+        out = [self._track_event(EventType.END, state, update, ts) for state in update.ended]
         for state in update.ended:
             self._last_emitted.pop(state.track_id, None)
-        out += [self._track_event("start", state, update, ts) for state in update.started]
-        out += [self._track_event("change", state, update, ts) for state in update.changed]
+        out += [self._track_event(EventType.START, state, update, ts) for state in update.started]
+        out += [self._track_event(EventType.CHANGE, state, update, ts) for state in update.changed]
         said = {state.track_id for state in (*update.started, *update.changed)}
         for state in update.present:  # started and changed tracks are present too
             due = update.t_mono - self._last_emitted.get(state.track_id, -math.inf) >= self.config.update_interval
             if state.track_id not in said and due:
-                out.append(self._track_event("update", state, update, ts))
+                out.append(self._track_event(EventType.UPDATE, state, update, ts))
             if state.track_id in said or due:
                 self._last_emitted[state.track_id] = update.t_mono
         return out
@@ -193,8 +207,8 @@ class EventPolicy:
         self._seq += 1
         return seq
 
-    def _track_event(self, kind: str, state: TrackState, update: TrackUpdate, ts: str) -> FaceEvent:
-        end = kind == "end"
+    def _track_event(self, kind: EventType, state: TrackState, update: TrackUpdate, ts: str) -> FaceEvent:
+        end = kind is EventType.END
         return FaceEvent(
             device=self.device,
             camera=self.camera,
@@ -224,7 +238,7 @@ class EventPolicy:
             ts=ts,
             frame=frame,
             track_id=track_id,
-            type="face",
+            type=EventType.FACE,
             box=face.box,
             det_score=float(face.detection.score),
             emotion=emotion.label,
