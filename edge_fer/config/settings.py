@@ -28,6 +28,7 @@ from edge_fer.config.checks import (
     problems_from,
     require_files,
 )
+from edge_fer.config.choices import EventsMode, StdoutMode
 from edge_fer.config.comms import HttpSection, MqttSection
 from edge_fer.config.source import (
     ConfigError,
@@ -238,7 +239,7 @@ class TrackingSettings(Strict):
 class EventsSettings(Strict):
     """Which events a frame produces; :class:`~edge_fer.events.EventPolicy` takes this model as it is."""
 
-    mode: Literal["tracks", "every_frame"] = "tracks"
+    mode: EventsMode = EventsMode.TRACKS
     update_interval: Annotated[float, Field(gt=0, le=86400)] = 1.0
 
 
@@ -290,7 +291,7 @@ VideoOutput = VideoSettings  # the name used before the settings became the runt
 
 
 class OutputSection(Strict):
-    stdout: Literal["auto", "on", "off"] = "auto"  # auto: on when no MQTT broker is configured
+    stdout: StdoutMode = StdoutMode.AUTO  # auto: on when no MQTT broker is configured
     video: VideoSettings = VideoSettings()
     blur_faces: bool = False
 
