@@ -10,6 +10,8 @@ One script spans the whole life of the source: after a reconnect, reading contin
 stopped. Anything that is not a step is returned by ``read`` as it is (arrays of the wrong
 shape included: rejecting them is the capture thread's job). When the script runs out the
 stream ends, and any later ``open`` fails permanently, so a live source does not spin.
+``fps`` pacing and ``Stall`` steps wait on ``clock`` (pass a tests.clock.FakeClock to make a
+60 s stall or a 100 fps schedule cost no real time; the capture thread follows it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_fer.capture.source import Pacer, Source, SourceError
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True)
@@ -63,15 +66,16 @@ class ScriptedSource(Source):
         paced: bool | None = None,
         open_failures: int = 0,
         name: str = "scripted",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         self.is_live = live
         self.fps = fps
         self._paced = live if paced is None else paced
         self.name = name
         self._steps = iter(script)
         self._open_failures = open_failures
-        self._pacer = Pacer(fps) if fps else None
+        self._pacer = Pacer(fps, clock) if fps else None
         self._is_open = False
         self._finished = False
         self.opens = 0

@@ -20,6 +20,7 @@ from importlib import resources
 import numpy as np
 
 from edge_fer.capture.source import Pacer, Source, SourceError
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 
 # Where the face and the head-and-shoulders crop lie in the 512x512 portrait (found with MTCNN).
 _FACE = (180, 65, 85, 107)  # x, y, w, h
@@ -69,14 +70,22 @@ def _background(width: int, height: int) -> np.ndarray:
 
 
 class DemoSource(Source):
-    """Synthetic live camera. ``realtime=False`` renders as fast as possible (benchmarks)."""
+    """Synthetic live camera. ``realtime=False`` renders as fast as possible (benchmarks);
+    ``clock`` is what real-time pacing runs on (tests pass a fake one)."""
 
     is_live = True
 
     def __init__(
-        self, *, width: int = 640, height: int = 480, fps: float = 30.0, faces: int = 1, realtime: bool = True
+        self,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 30.0,
+        faces: int = 1,
+        realtime: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         if not (32 <= width <= 7680 and 32 <= height <= 4320):
             raise ValueError(f"demo size must be between 32x32 and 7680x4320, got {width}x{height}")
         if not 0 < fps <= 1000:
@@ -106,7 +115,7 @@ class DemoSource(Source):
             self._portrait = np.ascontiguousarray(_load_portrait()[y : y + h, x : x + w])
             self._background = _background(self.width, self.height)
             self._alpha = _soft_oval(h, w)
-        self._pacer = Pacer(self.fps) if self.realtime else None
+        self._pacer = Pacer(self.fps, self.clock) if self.realtime else None
 
     def close(self) -> None:
         self._pacer = None

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_fer.capture.source import Pacer, Source, SourceError
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 from edge_fer.redact import mask_url_passwords
 
 log = logging.getLogger("edge_fer.capture")
@@ -149,13 +150,22 @@ class FileSource(_OpenCvSource):
     ``realtime=True`` sleeps until each frame is due (falling behind skips the wait, it does
     not build up a burst); ``realtime=False`` is for batch analysis, where the capture thread
     waits for queue room so no frame is lost. ``loop=True`` starts over at the end. ``fps`` is
-    only a fallback for files that do not state their rate (raw MJPEG, some AVIs).
+    only a fallback for files that do not state their rate (raw MJPEG, some AVIs). ``clock``
+    is what the real-time pacing waits on (tests pass a fake one).
     """
 
     is_live = False
 
-    def __init__(self, path: str | Path, *, realtime: bool = True, loop: bool = False, fps: float | None = None):
-        super().__init__()
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        realtime: bool = True,
+        loop: bool = False,
+        fps: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
+        super().__init__(clock)
         self.path = Path(path)
         self.realtime, self.loop = realtime, loop
         self._fps_fallback = fps
@@ -188,7 +198,7 @@ class FileSource(_OpenCvSource):
         if self.realtime and self._pacer is None:  # kept across loop restarts: no hiccup at the seam
             if self.fps is None:
                 log.warning("%s: no frame rate in the file or the config; pacing at 30 fps", self.describe())
-            self._pacer = Pacer(self.fps or 30.0)
+            self._pacer = Pacer(self.fps or 30.0, self.clock)
         self._cap = cap
         self._delivered_since_open = 0
 

@@ -11,10 +11,11 @@ OpenCV sources bound their reads with timeouts instead.
 from __future__ import annotations
 
 import threading
-import time
 from abc import ABC, abstractmethod
 
 import numpy as np
+
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 
 
 class SourceError(RuntimeError):
@@ -37,13 +38,16 @@ class Source(ABC):
     (live sources, files with ``realtime=True``); the capture thread drops the oldest queued
     frame for paced sources and waits for room for unpaced ones, so batch work loses nothing.
     ``fps``: the nominal rate, None when unknown (valid after ``open``).
+    ``clock``: what pacing and stalls wait on (the real clock unless a test passes a fake one).
     """
 
     is_live: bool = True
     fps: float | None = None
+    clock: Clock = SYSTEM_CLOCK
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._interrupted = threading.Event()
+        self.clock = clock
 
     @property
     def paced(self) -> bool:
@@ -77,10 +81,10 @@ class Source(ABC):
         return self._interrupted.is_set()
 
     def _pause(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; False when woken early by :meth:`interrupt`."""
+        """Sleep up to ``seconds`` on the source's clock; False when woken early by :meth:`interrupt`."""
         if seconds <= 0:
             return not self._interrupted.is_set()
-        return not self._interrupted.wait(seconds)
+        return not self.clock.wait(self._interrupted, seconds)
 
     def __enter__(self) -> Source:
         self.open()
@@ -99,9 +103,10 @@ class Pacer:
     A frame is due one period after the previous one was due; when the consumer of the
     schedule falls behind by more than a period, the schedule restarts from now instead of
     releasing a burst to catch up (a live camera does not deliver old frames faster later).
+    It only computes delays; the source waits them out on the same ``clock``.
     """
 
-    def __init__(self, fps: float, clock=time.monotonic) -> None:
+    def __init__(self, fps: float, clock: Clock = SYSTEM_CLOCK) -> None:
         if not fps > 0:
             raise ValueError(f"pacing needs fps > 0, got {fps}")
         self.period = 1.0 / fps
@@ -113,7 +118,7 @@ class Pacer:
 
     def delay(self) -> float:
         """Seconds to wait before releasing the next frame (0 when it is due), and book it."""
-        now = self._clock()
+        now = self._clock.monotonic()
         if self._due is None or now - self._due > self.period:
             self._due = now
         wait = max(0.0, self._due - now)

@@ -22,6 +22,11 @@ A companion thread ``capture-<camera>-watchdog`` interrupts a read when the stop
 set, and when a connected live source has delivered no usable frame for ``stall_timeout``
 seconds, which makes the source reconnect. OpenCV reads cannot be interrupted; they end at
 their own timeouts, so shutdown can take up to that long while a backend is blocked.
+
+Time is kept on a :class:`~edge_fer.clock.Clock` (the source's, unless ``clock=`` says
+otherwise): frame timestamps, ``max_fps``, the stall timeout, backoff waits and
+``stable_after`` all read it, so tests can drive them with a fake clock. The watchdog's poll
+interval stays on real time: it only sets how soon a stall is noticed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import random
 import threading
 import time
 
-from edge_fer.capture.backoff import Backoff, ReconnectPolicy
+from edge_fer.capture.backoff import Backoff
 from edge_fer.capture.frame import BadFrame, Frame, as_bgr
 from edge_fer.capture.queue import FrameQueue
 from edge_fer.capture.select import FrameSelector
@@ -46,6 +51,8 @@ from edge_fer.capture.status import (
     CaptureStats,
     StateCallback,
 )
+from edge_fer.clock import Clock
+from edge_fer.config.settings import ReconnectSettings
 from edge_fer.logs import Throttle
 
 log = logging.getLogger("edge_fer.capture")
@@ -69,16 +76,18 @@ class CaptureThread(threading.Thread):
         detect_every: int = 1,
         max_fps: float | None = None,
         policy: str | None = None,
-        reconnect: ReconnectPolicy | None = None,
+        reconnect: ReconnectSettings | None = None,
         stall_timeout: float | None = 10.0,
         on_state: StateCallback | None = None,
         log_interval: float = 60.0,
         rng: random.Random | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """``policy``: "drop_oldest" or "wait"; None picks by ``source.paced``.
         ``max_fps`` limits the average queued rate (real-time clock for paced sources, the
         stream's own clock ``index / fps`` for unpaced ones, so batch results do not depend on
-        machine speed). ``stall_timeout=None`` disables the watchdog."""
+        machine speed). ``stall_timeout=None`` disables the watchdog. ``clock`` defaults to the
+        source's, so a test hands one fake clock to the source and the thread follows it."""
         super().__init__(name=f"capture-{camera}", daemon=True)
         if not camera:
             raise ValueError("camera name must not be empty")
@@ -88,19 +97,20 @@ class CaptureThread(threading.Thread):
         if policy not in ("drop_oldest", "wait"):
             raise ValueError(f"queue policy must be 'drop_oldest' or 'wait', got {policy!r}")
         self.camera, self.source, self.stop_event = camera, source, stop
+        self._clock = clock if clock is not None else source.clock
         self.queue = queue if queue is not None else FrameQueue(queue_size)
         self._selector = FrameSelector(detect_every, max_fps)
         self.detect_every, self.max_fps, self.policy = detect_every, max_fps, policy
-        self.reconnect = reconnect or ReconnectPolicy()
+        self.reconnect = reconnect or ReconnectSettings()
         self.stall_timeout = stall_timeout
         self._on_state = on_state
-        self._rl = Throttle(log_interval, logger=log)
+        self._rl = Throttle(log_interval, logger=log, clock=self._clock.monotonic)
         self._backoff = Backoff(self.reconnect, rng)
         self._lock = threading.Lock()  # state vs. the watchdog
         self._state, self._detail = CONNECTING, ""
         self._errors = self._reconnects = 0
         self._index = 0
-        self._last_good = time.monotonic()
+        self._last_good = self._clock.monotonic()
         self._stalled = self._waiting_for_room = False
         self._done = threading.Event()
 
@@ -168,7 +178,7 @@ class CaptureThread(threading.Thread):
                 if verdict is not None:
                     return verdict
                 continue
-            connected_at = time.monotonic()
+            connected_at = self._clock.monotonic()
             if ever_connected:
                 with self.queue.lock:
                     self._reconnects += 1
@@ -185,7 +195,7 @@ class CaptureThread(threading.Thread):
                 return FAILED, detail
             if outcome == _Outcome.EOF and not self.source.is_live:
                 return ENDED, f"end of stream after {self._index} frames"
-            if time.monotonic() - connected_at >= self.reconnect.stable_after:
+            if self._clock.monotonic() - connected_at >= self.reconnect.stable_after:
                 self._backoff.reset()
             verdict = self._back_off(detail)
             if verdict is not None:
@@ -197,7 +207,7 @@ class CaptureThread(threading.Thread):
         if self._backoff.exhausted:
             return FAILED, f"{reason}; gave up after {self._backoff.attempts} attempts"
         self._set_state(RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
-        if self.stop_event.wait(delay):
+        if self._clock.wait(self.stop_event, delay):
             return STOPPED, "stop requested"
         return None
 
@@ -220,7 +230,7 @@ class CaptureThread(threading.Thread):
                 err = self._unexpected(exc, "read")
                 self._count_error("read", err, log_it=False)  # the state change that follows says it
                 return (_Outcome.LOST if live else _Outcome.FATAL), str(err)
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if self.stop_event.is_set():
                 break
             if image is None:
@@ -254,7 +264,7 @@ class CaptureThread(threading.Thread):
             self.queue.put_wait(frame, self.stop_event)
             with self._lock:
                 self._waiting_for_room = False
-                self._last_good = time.monotonic()
+                self._last_good = self._clock.monotonic()
         else:
             self.queue.put_drop_oldest(frame)
 
@@ -269,7 +279,7 @@ class CaptureThread(threading.Thread):
             with self._lock:
                 if self._state != CONNECTED or self._stalled or self._waiting_for_room:
                     continue
-                silent = time.monotonic() - self._last_good
+                silent = self._clock.monotonic() - self._last_good
                 fired = silent > self.stall_timeout
                 if fired:
                     self._stalled = True

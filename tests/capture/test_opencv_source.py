@@ -7,6 +7,7 @@ import pytest
 from edge_fer.capture.opencv_source import CameraSource, FileSource, UrlSource, mask_url
 from edge_fer.capture.source import SourceError
 from tests.clips import frame_number, write_clip
+from tests.clock import FakeClock
 
 
 def read_all(source, limit=1000):
@@ -65,13 +66,14 @@ def test_file_loop_starts_over(tmp_path):
 
 def test_realtime_file_is_paced_at_its_own_rate(tmp_path):
     path = write_clip(tmp_path / "clip.avi", frames=20, fps=40)
-    source = FileSource(path)
+    clock = FakeClock(auto=True)
+    source = FileSource(path, clock=clock)
     source.open()
     assert source.paced
-    t0 = time.monotonic()
+    t0 = clock.monotonic()
     assert len(read_all(source)) == 20
-    elapsed = time.monotonic() - t0
-    assert 0.45 * 0.7 <= elapsed <= 0.5 * 1.3 + 0.2  # 19 periods of 25 ms after the first frame
+    assert clock.monotonic() - t0 == pytest.approx(19 * 0.025)  # 19 periods of 25 ms after the first frame
+    assert clock.slept == pytest.approx([0.025] * 19)
 
 
 def test_missing_and_undecodable_files_fail_permanently(tmp_path):

@@ -1,11 +1,11 @@
-import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from edge_fer.capture.source import SourceError
 from tests.clips import clip_frame
+from tests.clock import FakeClock
 from tests.scripted import End, Fail, Gone, ScriptedSource, Stall
 
 
@@ -42,24 +42,33 @@ def test_gone_fails_the_next_opens_then_comes_back():
 
 
 def test_stall_blocks_until_interrupted():
-    src = ScriptedSource([Stall(0.05), "after", Stall(30)])
+    clock = FakeClock()
+    src = ScriptedSource([Stall(0.05), "after", Stall(30)], clock=clock)
     src.open()
-    assert src.read() == "after"  # non-images pass through: the capture thread rejects them
-    threading.Timer(0.1, src.interrupt).start()
-    t0 = time.monotonic()
-    with pytest.raises(SourceError, match="interrupted while stalled"):
-        src.read()
-    assert time.monotonic() - t0 < 1
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(src.read)
+        clock.wait_for_waiters()
+        clock.advance(0.05)
+        assert first.result(timeout=2) == "after"  # non-images pass through: the capture thread rejects them
+        second = pool.submit(src.read)
+        clock.wait_for_waiters()
+        clock.advance(29.9)
+        assert not second.done() and clock.waiters == 1  # still stalled 100 ms before its end
+        src.interrupt()
+        with pytest.raises(SourceError, match="interrupted while stalled"):
+            second.result(timeout=1)
+    assert clock.slept == [0.05, 30]
 
 
 def test_fps_paces_reads_from_an_iterator():
     frames = (np.full((8, 8, 3), i, np.uint8) for i in range(11))
-    src = ScriptedSource(frames, fps=50)
+    clock = FakeClock(auto=True)
+    src = ScriptedSource(frames, fps=50, clock=clock)
     src.open()
-    t0 = time.monotonic()
+    t0 = clock.monotonic()
     values = [int(src.read()[0, 0, 0]) for _ in range(11)]
     assert values == list(range(11))
-    assert 0.2 * 0.7 <= time.monotonic() - t0 <= 0.2 * 1.3 + 0.1
+    assert clock.monotonic() - t0 == pytest.approx(0.2) and clock.slept == pytest.approx([0.02] * 10)
     assert src.is_live and src.paced
     assert not ScriptedSource([], live=False).paced
 

@@ -1,3 +1,4 @@
+import itertools
 import threading
 import time
 
@@ -5,10 +6,12 @@ import numpy as np
 import pytest
 
 from edge_fer.capture import CaptureThread, DemoSource, FileSource
-from edge_fer.capture.backoff import ReconnectPolicy
+from edge_fer.config.settings import ReconnectSettings
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number, write_clip
+from tests.clock import FakeClock
 from tests.scripted import End, ScriptedSource, Stall
+from tests.wait import wait_until
 
 
 @pytest.fixture
@@ -19,37 +22,47 @@ def stop():
 
 
 def run_to_end(capture: CaptureThread, consumer: Consumer, timeout: float = 10.0) -> None:
-    capture.start()
-    consumer.start()
+    for thread in (capture, consumer):
+        if thread.ident is None:
+            thread.start()
     capture.join(timeout)
     consumer.join(timeout)
     assert not capture.is_alive() and not consumer.is_alive()
 
 
 def test_slow_consumer_on_a_live_source_drops_the_oldest_and_the_ledger_balances(stop):
+    # 1.2 s on a fake clock: the camera paces at 100 fps and inference takes 50 ms a frame,
+    # both on that clock, and time moves on only once both are waiting for it.
+    clock = FakeClock(start=0.0)
     states = StateLog()
-    source = DemoSource(width=160, height=120, fps=100)
+    source = DemoSource(width=160, height=120, fps=100, clock=clock)
     capture = CaptureThread("cam0", source, stop, on_state=states)
-    consumer = Consumer(capture, delay=0.05)
+    consumer = Consumer(capture, delay=0.05, clock=clock)
     audits = []
 
-    def auditor():
+    def auditor():  # samples concurrently, in real time, while the threads run
         while not stop.is_set():
             audits.append(capture.stats())
             time.sleep(0.001)
+
+    def both_waiting():  # and the ledger is audited at every step of the fake clock
+        audits.append(capture.stats())
+        return clock.waiters == 2
 
     audit = threading.Thread(target=auditor, daemon=True)
     capture.start()
     consumer.start()
     audit.start()
-    time.sleep(1.2)
+    clock.run_until(lambda: clock.monotonic() >= 1.2 - 1e-9, ready=both_waiting)
     stop.set()
+    capture.join(2)
+    clock.run_until(lambda: not consumer.is_alive())  # it works through what was queued, then sees the end
     for t in (capture, consumer, audit):
         t.join(2)
     s = capture.stats()
     assert s.state == "stopped" and states.states == ["connecting", "connected", "stopped"]
-    assert s.captured >= 60  # the camera kept its pace while inference crawled at 20 fps
-    assert 8 <= s.processed <= 30 and s.dropped > 30
+    assert s.captured >= 120  # the camera kept its pace while inference crawled at 20 fps
+    assert 20 <= s.processed <= 26 and s.dropped > 90
     assert s.balanced and s.skipped == 0 and s.queued == 0
     assert len(audits) > 100 and all(a.balanced for a in audits) and not consumer.unbalanced
     indices = [f.index for f in consumer.frames]
@@ -75,17 +88,21 @@ def test_batch_file_loses_nothing_even_with_a_slow_consumer(tmp_path, stop):
 
 def test_realtime_file_plays_at_its_frame_rate(tmp_path, stop):
     path = write_clip(tmp_path / "clip.avi", frames=31, fps=60)
-    capture = CaptureThread("file", FileSource(path), stop)
+    clock = FakeClock(start=0.0)
+    capture = CaptureThread("file", FileSource(path, clock=clock), stop)
     assert capture.policy == "drop_oldest"
     consumer = Consumer(capture)
-    t0 = time.monotonic()
+    capture.start()
+    consumer.start()
+    # A consumer that keeps up: the clock moves on only once it has taken every queued frame.
+    clock.run_until(lambda: capture.state == "ended", ready=lambda: capture.stats().queued == 0)
     run_to_end(capture, consumer)
-    elapsed = time.monotonic() - t0
-    assert 0.5 * 0.7 <= elapsed <= 0.5 * 1.3 + 0.3
+    assert clock.monotonic() == pytest.approx(0.5)  # 30 periods of 1/60 s after the first frame
     s = capture.stats()
-    assert s.captured == 31 and s.processed + s.dropped == 31 and s.processed >= 25
+    assert s.captured == 31 and s.processed + s.dropped == 31 and s.processed == 31
     t = [f.t_mono for f in consumer.frames]
-    assert 0.5 * 0.7 <= t[-1] - t[0] <= 0.5 * 1.3
+    assert t[-1] - t[0] == pytest.approx(0.5)
+    assert [b - a for a, b in itertools.pairwise(t)] == pytest.approx([1 / 60] * 30)
 
 
 @pytest.mark.parametrize(
@@ -103,17 +120,20 @@ def test_detect_every_and_max_fps_skip_on_the_stream_clock(tmp_path, stop, kwarg
 
 
 def test_max_fps_on_a_live_source_uses_real_time(stop):
-    capture = CaptureThread("cam0", DemoSource(width=160, height=120, fps=60), stop, max_fps=15)
+    # "Real time" is the capture clock (a fake one here), not the stream's frame numbers.
+    clock = FakeClock(start=0.0)
+    capture = CaptureThread("cam0", DemoSource(width=160, height=120, fps=60, clock=clock), stop, max_fps=15)
     consumer = Consumer(capture)
     capture.start()
     consumer.start()
-    time.sleep(1.0)
+    clock.run_until(lambda: capture.stats().captured >= 60, ready=lambda: capture.stats().queued == 0)
     stop.set()
     capture.join(2)
     consumer.join(2)
     s = capture.stats()
     rate = s.processed / max(1, s.captured) * 60
-    assert 10 <= rate <= 17 and s.skipped > s.processed and s.balanced
+    assert s.captured == 60 and rate == 15 and s.skipped > s.processed and s.balanced
+    assert [f.index for f in consumer.frames] == list(range(0, 60, 4))  # one slot every 1/15 s
 
 
 def test_loop_restarts_the_file_until_stopped(tmp_path, stop):
@@ -157,10 +177,7 @@ def test_stop_is_prompt_while_waiting_on_a_full_queue(tmp_path, stop):
     path = write_clip(tmp_path / "clip.avi", frames=20)
     capture = CaptureThread("file", FileSource(path, realtime=False), stop, queue_size=1)
     capture.start()
-    deadline = time.monotonic() + 5
-    while capture.stats().captured < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)  # no consumer: the thread is now blocked on the full queue
+    wait_until(lambda: capture._waiting_for_room, what="the thread to block on the full queue (no consumer)")
     assert capture.stats().captured == 1
     t0 = time.monotonic()
     stop.set()
@@ -171,9 +188,11 @@ def test_stop_is_prompt_while_waiting_on_a_full_queue(tmp_path, stop):
 
 
 def test_stop_is_prompt_during_a_stalled_read(stop):
-    capture = CaptureThread("cam0", ScriptedSource([clip_frame(0), Stall(60)]), stop, stall_timeout=None)
+    clock = FakeClock()
+    source = ScriptedSource([clip_frame(0), Stall(60)], clock=clock)
+    capture = CaptureThread("cam0", source, stop, stall_timeout=None)
     capture.start()
-    time.sleep(0.3)
+    clock.wait_for_waiters()  # the read is in its 60 s stall
     t0 = time.monotonic()
     stop.set()
     capture.join(2)
@@ -184,8 +203,7 @@ def test_thread_names_and_argument_checks(stop):
     capture = CaptureThread("door", DemoSource(), stop)
     assert capture.name == "capture-door" and capture.daemon and capture.state == "connecting"
     capture.start()
-    time.sleep(0.1)
-    assert any(t.name == "capture-door-watchdog" for t in threading.enumerate())
+    wait_until(lambda: any(t.name == "capture-door-watchdog" for t in threading.enumerate()))
     stop.set()
     capture.join(2)
     for kwargs in ({"detect_every": 0}, {"max_fps": 0}, {"stall_timeout": 0}, {"policy": "lifo"}):
@@ -193,4 +211,4 @@ def test_thread_names_and_argument_checks(stop):
             CaptureThread("door", DemoSource(), stop, **kwargs)
     with pytest.raises(ValueError):
         CaptureThread("", DemoSource(), stop)
-    assert ReconnectPolicy().max_attempts is None
+    assert ReconnectSettings().max_attempts is None

@@ -8,7 +8,9 @@ from edge_fer.capture import CaptureThread, FileSource, UrlSource
 from edge_fer.config.settings import ReconnectSettings
 from tests.capture.threads import Consumer, StateLog
 from tests.clips import clip_frame, frame_number
+from tests.clock import FakeClock
 from tests.scripted import End, Gone, ScriptedSource, Stall
+from tests.wait import wait_until
 
 FAST = ReconnectSettings(initial_delay=0.05, max_delay=0.2, jitter=0.0)
 
@@ -32,9 +34,7 @@ def test_reconnects_after_the_camera_disappears_and_comes_back(stop):
     capture.start()
     consumer.start()
     assert states.wait_for("connecting", "connected", "reconnecting", "connected")
-    deadline = time.monotonic() + 5
-    while len(consumer.frames) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(consumer.frames) >= 10, what="the consumer to take the 10 frames")
     assert states.states == ["connecting", "connected", "reconnecting", "connected"]
     reconnecting = states.events[2][2]
     assert "device disappeared" in reconnecting and "retrying in" in reconnecting
@@ -95,20 +95,28 @@ def test_stop_is_prompt_during_backoff(stop):
 
 
 def test_watchdog_reconnects_a_stalled_live_source(stop):
-    states = StateLog()
-    source = ScriptedSource([*frames(0, 3), Stall(60), *frames(3, 3), Stall(60)], fps=100)
-    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=0.3, on_state=states)
+    clock = FakeClock(start=0.0)
+    states = StateLog(clock)
+    source = ScriptedSource([*frames(0, 3), Stall(60), *frames(3, 3), Stall(60)], fps=100, clock=clock)
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=10, on_state=states)
     consumer = Consumer(capture)
-    t0 = time.monotonic()
     capture.start()
     consumer.start()
-    assert states.wait_for("connected", "reconnecting", "connected", timeout=5)
-    assert time.monotonic() - t0 < 3  # 0.3 s of silence, not the 60 s stall
+    drained = lambda: capture.stats().queued == 0  # noqa: E731 - a consumer that keeps up with 100 fps
+    clock.run_until(lambda: capture.stats().captured == 3, ready=drained)  # frames 0-2
+    last_frame = clock.monotonic()
+    clock.wait_for_waiters()  # the read is in the 60 s stall
+    clock.advance(9.9)
+    # 9.9 s of silence is not a stall yet: three of the watchdog's (real-time) polls see nothing.
+    assert not states.wait_for("reconnecting", timeout=0.3)
+    clock.advance(0.2)
+    assert states.wait_for("connected", "reconnecting", timeout=5)
+    at = states.at[states.states.index("reconnecting")]
+    assert at - last_frame == pytest.approx(10.1)  # 10 s of silence, not the 60 s stall
     detail = states.events[states.states.index("reconnecting")][2]
-    assert "no frame for 0.3 s (stalled)" in detail
-    deadline = time.monotonic() + 3
-    while len(consumer.frames) < 6 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert "no frame for 10 s (stalled)" in detail
+    clock.run_until(lambda: len(consumer.frames) >= 6, ready=drained, max_step=0.05)  # the backoff, frames 3-5
+    assert states.wait_for("connected", "reconnecting", "connected")
     assert [frame_number(f.image) for f in consumer.frames] == list(range(6))
     stop.set()
     capture.join(2)
@@ -119,12 +127,17 @@ def test_watchdog_also_catches_a_source_sending_only_garbage(stop):
         while True:
             yield b"\x00" * 16
 
-    states = StateLog()
-    source = ScriptedSource(garbage(), fps=200)
-    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=0.3, on_state=states)
+    clock = FakeClock(start=0.0)
+    states = StateLog(clock)
+    source = ScriptedSource(garbage(), fps=50, clock=clock)
+    capture = CaptureThread("cam0", source, stop, reconnect=FAST, stall_timeout=10, on_state=states)
     capture.start()
+    clock.run_until(lambda: "reconnecting" in states.states, timeout=30)
     assert states.wait_for("connected", "reconnecting", timeout=5)
-    assert "no usable frame for 0.3 s" in states.events[states.states.index("reconnecting")][2]
+    connected = states.at[states.states.index("connected")]
+    reconnecting = states.at[states.states.index("reconnecting")]
+    assert reconnecting - connected >= 10  # a steady flow of unusable frames is silence all the same
+    assert "no usable frame for 10 s" in states.events[states.states.index("reconnecting")][2]
     assert capture.stats().captured == 0 and capture.stats().errors > 10
 
 
@@ -137,9 +150,7 @@ def test_url_stream_reconnects_when_the_server_closes_it(mjpeg_server, stop):
     capture.start()
     consumer.start()
     assert states.wait_for("connected", "reconnecting", "connected", timeout=10)
-    deadline = time.monotonic() + 5
-    while not any(frame_number(f.image) >= 100 for f in consumer.frames) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: any(frame_number(f.image) >= 100 for f in consumer.frames), what="a second-connection frame")
     numbers = [frame_number(f.image) for f in consumer.frames]
     assert numbers[0] == 0 and 100 in numbers  # frames from the first and the second connection
     assert "stream ended" in states.events[states.states.index("reconnecting")][2]
@@ -157,23 +168,22 @@ def test_a_broken_state_callback_does_not_stop_the_camera(stop):
     capture.start()
     consumer.start()
     capture.join(3)
-    deadline = time.monotonic() + 3  # the consumer may still be taking the last frame off the queue
-    while len(consumer.frames) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(consumer.frames) >= 3, timeout=3)  # the consumer may still be taking the last frame
     assert capture.state == "ended" and len(consumer.frames) == 3
 
 
 def test_a_camera_failing_all_the_time_logs_only_a_few_lines(stop, caplog):
+    clock = FakeClock()
     policy = ReconnectSettings(initial_delay=0.005, max_delay=0.005, jitter=0.0)
-    source = ScriptedSource([], open_failures=10_000)
+    source = ScriptedSource([], open_failures=10_000, clock=clock)
     capture = CaptureThread("cam0", source, stop, reconnect=policy, log_interval=60)
     with caplog.at_level(logging.INFO, logger="edge_fer.capture"):
         capture.start()
-        time.sleep(0.6)
+        clock.run_until(lambda: source.opens >= 200)  # a second of failing every 5 ms
         stop.set()
         capture.join(2)
     lines = [r.getMessage() for r in caplog.records if r.name == "edge_fer.capture"]
-    assert source.opens > 30
+    assert source.opens > 30 and capture.state == "stopped"
     assert len(lines) <= 5, lines
     assert any("device not found" in line for line in lines)
     # the first failure is in the reconnecting line, the second logged, the rest summarised on exit
@@ -237,13 +247,18 @@ def test_stable_connections_reset_the_attempt_count_and_short_ones_do_not(stop):
             yield Gone(opens=0, message="lost")
 
     policy = ReconnectSettings(initial_delay=0.02, max_delay=0.02, jitter=0.0, max_attempts=2, stable_after=0.15)
-    short = CaptureThread("short", ScriptedSource(script(0.0)), stop, reconnect=policy, stall_timeout=None)
-    stable = CaptureThread("stable", ScriptedSource(script(0.25)), stop, reconnect=policy, stall_timeout=None)
+    short_clock, stable_clock = FakeClock(), FakeClock()
+    short = CaptureThread(
+        "short", ScriptedSource(script(0.0), clock=short_clock), stop, reconnect=policy, stall_timeout=None
+    )
+    stable = CaptureThread(
+        "stable", ScriptedSource(script(0.25), clock=stable_clock), stop, reconnect=policy, stall_timeout=None
+    )
     for capture in (short, stable):
         Consumer(capture).start()
         capture.start()
-    short.join(3)
+    short_clock.run_until(lambda: not short.is_alive())
     assert short.state == "failed" and "lost; gave up after 2 attempts" in short.detail
-    time.sleep(1.2)
+    stable_clock.run_until(lambda: stable.stats().reconnects >= 5)  # well past max_attempts=2
     assert stable.is_alive() and stable.state in ("connected", "reconnecting")
     assert stable.stats().reconnects >= 3

@@ -7,16 +7,22 @@ import time
 from dataclasses import dataclass, field
 
 from edge_fer.capture.thread import CaptureThread
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass
 class StateLog:
+    """Records ``on_state`` calls; with a ``clock`` (a FakeClock) also when each came, in ``at``."""
+
+    clock: Clock | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     def __call__(self, camera: str, state: str, detail: str) -> None:
         with self._cond:
             self.events.append((camera, state, detail))
+            self.at.append(self.clock.monotonic() if self.clock is not None else time.monotonic())
             self._cond.notify_all()
 
     @property
@@ -39,11 +45,14 @@ class StateLog:
 
 
 class Consumer(threading.Thread):
-    """Takes frames from a capture thread's queue like the inference worker will."""
+    """Takes frames from a capture thread's queue like the inference worker will; each frame
+    costs ``delay`` seconds on ``clock`` (the real one unless a test drives a fake one)."""
 
-    def __init__(self, capture: CaptureThread, delay: float = 0.0, limit: int | None = None) -> None:
+    def __init__(
+        self, capture: CaptureThread, delay: float = 0.0, limit: int | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         super().__init__(name=f"test-consumer-{capture.camera}", daemon=True)
-        self.capture, self.delay, self.limit = capture, delay, limit
+        self.capture, self.delay, self.limit, self.clock = capture, delay, limit, clock
         self.frames = []
         self.lags = []  # at each get: how many newer frames the camera had captured already
         self.unbalanced = []
@@ -61,6 +70,6 @@ class Consumer(threading.Thread):
                 continue
             self.lags.append(stats.captured - 1 - frame.index)
             if self.delay:
-                time.sleep(self.delay)
+                self.clock.sleep(self.delay)
             self.frames.append(frame)
             q.mark_processed()
