@@ -132,26 +132,39 @@ def default_topics(prefix: str, device: str | None) -> list[str]:
     return [f"{prefix}/{d}/+/face", f"{prefix}/{d}/availability", f"{prefix}/{d}/+/status"]
 
 
-def _settings(args: argparse.Namespace):
-    from edge_fer.outputs.mqtt.credentials import resolve_password
-    from edge_fer.outputs.mqtt.settings import TlsSettings
-    from edge_fer.outputs.mqtt.topics import check_prefix, safe_name
-    from edge_fer.outputs.mqtt.url import parse_mqtt_url
+_OPTIONS = {
+    "mqtt.url": "--mqtt",
+    "mqtt.username": "--username",
+    "mqtt.password_file": "--password-file",
+    "mqtt.password_env": "--password-env",
+    "mqtt.tls.ca_file": "--ca-file",
+}
 
-    address = parse_mqtt_url(args.mqtt)
+
+def _settings(args: argparse.Namespace):
+    """The broker as the daemon's ``mqtt:`` settings model sees it: the same URL, password and TLS rules."""
+    from edge_fer.config.comms import MqttSettings
+    from edge_fer.outputs.mqtt.topics import check_prefix, safe_name
+
     check_prefix(args.prefix)
     if args.device is not None and args.device != safe_name(args.device):
         raise ValueError(f"--device {args.device!r} is not a topic name; did you mean {safe_name(args.device)!r}?")
-    password = resolve_password(
-        password_file=args.password_file, password_env=args.password_env, url_password=address.password
-    )
-    username = args.username or address.username
-    if password is not None and username is None:
-        raise ValueError("a password needs a user name (--username or mqtt://user@host)")
-    tls = None
-    if address.tls or args.ca_file:
-        tls = TlsSettings(ca_file=args.ca_file, insecure=args.insecure)
-    return address, username, password, tls
+    tls = {"ca_file": args.ca_file, "insecure": args.insecure} if args.ca_file else {"insecure": args.insecure}
+    try:
+        settings = MqttSettings.from_url(
+            args.mqtt,
+            username=args.username,
+            password_file=args.password_file,
+            password_env=args.password_env,
+            tls=tls,
+        )
+    except ValueError as exc:  # name the command-line option, not the config key it stands for
+        message = str(exc)
+        for key, option in _OPTIONS.items():
+            message = message.replace(key + ":", option + ":")
+        raise ValueError(message) from None
+    address = settings.address
+    return address, address.username, settings.password, settings.tls if address.tls else None
 
 
 def run(args: argparse.Namespace) -> int:

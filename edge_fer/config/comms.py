@@ -1,20 +1,33 @@
-"""The ``mqtt:`` and ``http:`` config sections, and their mapping onto the runtime settings.
+"""The ``mqtt:`` and ``http:`` config sections: the settings the MQTT publisher and the preview server take.
 
-The sections only describe; :func:`mqtt_settings` and :func:`http_settings` build the validated
-objects the MQTT publisher and the preview server take, so those stay usable without the YAML layer.
+They are the runtime settings themselves (no copy in another layer), so check-config validates exactly
+what ``run`` uses; both stay usable without YAML (``HttpSettings(port=0)``, ``MqttSettings.from_url(...)``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+import logging
+import re
+import socket
+import ssl
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
-from edge_fer.config.checks import ExistingFile, Strict, require_files
+from edge_fer.config.checks import ExistingFile, FieldProblems, Strict, require_files
+from edge_fer.redact import mask_url_passwords, register_secrets
+
+log = logging.getLogger("edge_fer.mqtt")
 
 
-class MqttTlsSection(Strict):
+class MqttTlsSettings(Strict):
+    """TLS towards the broker; the publisher builds its SSL context from this model (:meth:`context`).
+
+    TLS is on with ``enabled``, an ``mqtts://`` url or any certificate file. Hostname verification is on
+    unless ``insecure`` is set (the chain is still verified; logged as a warning).
+    """
+
     enabled: bool = False  # also on with an mqtts:// url
     ca_file: ExistingFile | None = None  # None: the system's trusted CAs
     cert_file: ExistingFile | None = None  # client certificate, for brokers that require one
@@ -22,15 +35,49 @@ class MqttTlsSection(Strict):
     insecure: bool = False  # skip the host name check (the chain is still verified); logged as a warning
 
     @model_validator(mode="after")
-    def _pair(self) -> MqttTlsSection:
+    def _pair(self) -> MqttTlsSettings:
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("key_file is set without cert_file; set both for a client certificate")
         if self.enabled or self.ca_file or self.cert_file:
             require_files(self, "ca_file", "cert_file", "key_file", reason="TLS is on")
         return self
 
+    @property
+    def wanted(self) -> bool:
+        return self.enabled or any(f is not None for f in (self.ca_file, self.cert_file, self.key_file))
 
-class MqttSection(Strict):
+    def context(self) -> ssl.SSLContext:
+        """An SSLContext that verifies the broker; errors name the file that is wrong."""
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"mqtt tls ca_file {str(self.ca_file)!r} is not a usable CA certificate: {exc}") from None
+        if self.cert_file is not None:
+            try:
+                ctx.load_cert_chain(self.cert_file, self.key_file)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"mqtt tls cert_file {str(self.cert_file)!r} / key_file {str(self.key_file)!r} "
+                    f"are not a matching certificate and key: {exc}"
+                ) from None
+        if self.insecure:
+            log.warning("MQTT TLS host name check is OFF (tls.insecure): any trusted cert passes as the broker")
+            ctx.check_hostname = False
+        return ctx
+
+
+class MqttSettings(Strict):
+    """The ``mqtt:`` section, which the MQTT publisher, reporter and output take as it is.
+
+    The broker is ``url`` (``mqtt://[user@]host[:port]`` or ``mqtts://``) or ``host``/``port``; neither
+    means MQTT is off. Validation resolves, once, what the publisher needs: the broker address
+    (:attr:`address`) and the password (:attr:`password`, a :class:`Secret`) from exactly one of
+    ``password_file``, ``password_env``, ``credential`` (systemd ``LoadCredential=``) or the URL. Both are
+    private attributes, so no dump, repr or schema ever holds the password; it is registered with the log
+    redactor as it is read. ``device`` (the top-level setting) is set by :class:`Config`, or by
+    :meth:`from_url` for ``edge-fer listen`` and tests.
+    """
+
     url: str | None = None  # mqtt://[user@]host[:port] or mqtts://...; None (and no host): MQTT off
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None  # None: 1883, or 8883 with TLS
@@ -42,15 +89,145 @@ class MqttSection(Strict):
     topic_prefix: str = "edge-fer"
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     qos: Literal[0, 1, 2] = 1
-    keepalive: Annotated[int, Field(ge=2, le=3600)] = 30
+    keepalive: Annotated[int, Field(ge=1, le=3600)] = 30
     buffer_size: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
-    tls: MqttTlsSection = MqttTlsSection()
+    max_inflight: Annotated[int, Field(ge=1, le=65535)] = 20
+    reconnect_min_delay: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    reconnect_max_delay: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    tls: MqttTlsSettings = MqttTlsSettings()
     discovery: bool = False  # Home Assistant MQTT discovery
     discovery_prefix: str = "homeassistant"
+
+    _address: Any = PrivateAttr(default=None)  # BrokerAddress, resolved at validation; None: MQTT off
+    _password: Any = PrivateAttr(default=None)  # Secret | None, resolved at validation
+    _device: str = PrivateAttr(default_factory=socket.gethostname)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> MqttSettings:
+        from edge_fer.outputs.mqtt.credentials import Secret, resolve_password
+        from edge_fer.outputs.mqtt.topics import check_prefix
+        from edge_fer.outputs.mqtt.url import BrokerAddress, parse_mqtt_url
+
+        problems: list[tuple[str, str]] = []
+        for key in ("topic_prefix", "discovery_prefix"):
+            try:
+                check_prefix(getattr(self, key))
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+        if self.client_id is not None and not 0 < len(self.client_id.encode()) <= 65535:
+            problems.append(("client_id", "must not be empty (null means edge-fer-<device>)"))
+        if self.reconnect_max_delay < self.reconnect_min_delay:
+            problems.append(("reconnect_max_delay", f"must be >= reconnect_min_delay ({self.reconnect_min_delay})"))
+        if self.host is not None and (not self.host.strip() or any(c.isspace() for c in self.host)):
+            problems.append(("host", "must be a host name or address, without spaces"))
+        if problems:
+            raise FieldProblems(problems)
+        if not self.enabled:
+            return self
+        if self.url is not None and self.host is not None:
+            raise FieldProblems([("host", "set either url or host, not both")])
+        try:
+            parsed = parse_mqtt_url(self.url) if self.url is not None else None
+        except ValueError as exc:
+            raise FieldProblems([("url", str(exc))]) from None
+        if parsed is not None and self.port is not None:
+            raise FieldProblems([("port", "the port is part of the url; remove port")])
+        if parsed is not None and parsed.username is not None and self.username not in (None, parsed.username):
+            raise FieldProblems([("username", "the url and username name different users; remove one")])
+        given = (info.context or {}).get("mqtt_password")
+        try:
+            password = Secret(str(given)) if isinstance(given, str) else given
+            if password is None:
+                password = resolve_password(
+                    password_file=self.password_file,
+                    password_env=self.password_env,
+                    credential=self.credential,
+                    url_password=parsed.password if parsed is not None else None,
+                )
+        except ValueError as exc:
+            sources = ("password_file", "password_env", "credential")
+            key = next((k for k in sources if getattr(self, k)), "url")
+            raise FieldProblems([(key, str(exc))]) from None
+        username = self.username if self.username is not None else (parsed.username if parsed else None)
+        if password is not None and username is None:
+            raise FieldProblems([("username", "a password needs a username")])
+        use_tls = (parsed is not None and parsed.tls) or self.tls.wanted
+        host = parsed.host if parsed is not None else str(self.host)
+        port = parsed.port if parsed is not None else (self.port or (8883 if use_tls else 1883))
+        self._address = BrokerAddress(host, port, use_tls, username, password)
+        self._password = password
+        if password is not None:
+            # From a file, the environment, a credential or the URL: the masking patterns cannot know it
+            # (a URL password may hold '/' or '@'), so the log redactor and check-config are told.
+            register_secrets([password.reveal()])
+        return self
+
+    def __repr_args__(self):
+        # A URL may hold a password (accepted, with a warning): a repr in a log or traceback masks it.
+        for name, value in super().__repr_args__():
+            yield name, mask_url_passwords(value) if name == "url" and isinstance(value, str) else value
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, device: str | None = None, password: object = None, **fields: object
+    ) -> MqttSettings:
+        """Settings for a broker URL plus any section keys (``qos``, ``tls``, ...): for ``edge-fer listen``
+        and tests. ``password`` (a string or :class:`Secret`) replaces the password sources; ``mqtts://``
+        turns TLS on with the system CAs. Raises ValueError, one line naming each key (``mqtt.qos: ...``)."""
+        from edge_fer.config.checks import problems_from
+
+        try:
+            settings = cls.model_validate({"url": url, **fields}, context={"mqtt_password": password})
+        except ValidationError as exc:
+            lines = [f"mqtt.{p.path}: {p.message}" for _, p in problems_from(exc, cls, None)]
+            raise ValueError("; ".join(lines)) from None
+        return settings.with_device(device) if device is not None else settings
+
+    def with_device(self, device: str) -> MqttSettings:
+        """A copy naming the device (topics ``<prefix>/<device>/...``, client id ``edge-fer-<device>``)."""
+        copy = self.model_copy()
+        copy._device = device
+        return copy
 
     @property
     def enabled(self) -> bool:
         return bool(self.url or self.host)
+
+    @property
+    def device(self) -> str:
+        return _safe_level(self._device)
+
+    @property
+    def address(self):
+        """The broker's :class:`~edge_fer.outputs.mqtt.url.BrokerAddress` (host, port, tls, username,
+        password); None when MQTT is off."""
+        return self._address
+
+    @property
+    def password(self):
+        """The resolved password (:class:`~edge_fer.outputs.mqtt.credentials.Secret`) or None."""
+        return self._password
+
+    @property
+    def effective_client_id(self) -> str:
+        return self.client_id or f"edge-fer-{self.device}"
+
+    @property
+    def ha_status_topic(self) -> str:
+        """Where Home Assistant announces its restarts (``<discovery_prefix>/status``)."""
+        return f"{self.discovery_prefix}/status"
+
+
+MqttSection = MqttSettings  # the name used before the settings became the runtime objects
+MqttTlsSection = MqttTlsSettings
+
+
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def _safe_level(value: str) -> str:
+    cleaned = _UNSAFE.sub("_", str(value).strip().lower()).strip("_")
+    return cleaned or "unnamed"
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -103,37 +280,3 @@ class HttpSettings(Strict):
 
 
 HttpSection = HttpSettings  # the name used before the settings became the runtime objects
-
-
-def mqtt_settings(section: MqttSection, device: str, url: str | None = None):
-    """The publisher's settings from the section (``url`` from --mqtt replaces the section's broker);
-    None when MQTT is off. Raises ValueError (one line, naming the setting) when the broker address or
-    the password is unusable."""
-    from edge_fer.outputs.mqtt.settings import settings_from_options
-
-    if not (url or section.enabled):
-        return None
-    t = section.tls
-    return settings_from_options(
-        device=device,
-        url=url or section.url,
-        host=None if url else section.host,
-        port=None if url else section.port,
-        tls=t.enabled or None,
-        username=section.username,
-        password_file=section.password_file,
-        password_env=section.password_env,
-        credential=section.credential,
-        ca_file=t.ca_file,
-        cert_file=t.cert_file,
-        key_file=t.key_file,
-        insecure=t.insecure,
-        client_id=section.client_id,
-        topic_prefix=section.topic_prefix,
-        protocol=section.protocol,
-        qos=section.qos,
-        keepalive=section.keepalive,
-        buffer_size=section.buffer_size,
-        discovery=section.discovery,
-        discovery_prefix=section.discovery_prefix,
-    )

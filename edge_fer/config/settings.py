@@ -29,7 +29,7 @@ from edge_fer.config.checks import (
     require_files,
 )
 from edge_fer.config.choices import EventsMode, StdoutMode
-from edge_fer.config.comms import HttpSection, MqttSection
+from edge_fer.config.comms import HttpSettings, MqttSettings, MqttTlsSettings
 from edge_fer.config.source import (
     ConfigError,
     Document,
@@ -47,10 +47,19 @@ from edge_fer.vision.onnx_session import DEFAULT_FLIP
 __all__ = [
     "EX_CONFIG",
     "CameraConfig",
+    "ClassifierSection",
     "Config",
     "ConfigError",
+    "DetectorSettings",
+    "EventsSettings",
     "ExistingFile",
     "FieldProblems",
+    "HttpSettings",
+    "MqttSettings",
+    "MqttTlsSettings",
+    "ReconnectSettings",
+    "TrackingSettings",
+    "VideoSettings",
     "WritablePath",
     "apply_overrides",
     "load_config",
@@ -319,8 +328,8 @@ class Config(Strict):
     events: EventsSettings = EventsSettings()
     output: OutputSection = OutputSection()
     stats: StatsSection = StatsSection()
-    mqtt: MqttSection = MqttSection()
-    http: HttpSection = HttpSection()
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("device", mode="before")
     @classmethod
@@ -347,19 +356,11 @@ class Config(Strict):
         return self
 
     @model_validator(mode="after")
-    def _mqtt_usable(self) -> Config:
-        # Build the publisher's settings now, so check-config (and ExecStartPre=) catches a bad URL or an
-        # unreadable password instead of the running daemon.
-        from edge_fer.config.comms import mqtt_settings
-
-        try:
-            settings = mqtt_settings(self.mqtt, self.safe_device)
-        except ValueError as exc:
-            raise FieldProblems([("mqtt", str(exc))]) from None
-        if settings is not None and settings.password is not None:
-            # From a file, the environment, a credential or the URL: the masking patterns cannot know it
-            # (a URL password may hold '/' or '@'), so the log redactor and check-config are told.
-            register_secrets([settings.password.reveal()])
+    def _mqtt_device(self) -> Config:
+        # The publisher names its topics and client id after the device: the MQTT settings carry it, so the
+        # publisher takes `config.mqtt` as it is. (The broker address and password were resolved, once,
+        # when the section was validated; a bad URL or an unreadable password is a problem at its key.)
+        object.__setattr__(self, "mqtt", self.mqtt.with_device(self.safe_device))
         return self
 
     @property

@@ -16,10 +16,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from edge_fer.config.comms import MqttSettings
 from edge_fer.events import iso_utc_ms
 from edge_fer.outputs.mqtt.client import MqttPublisher, PublisherStats
 from edge_fer.outputs.mqtt.discovery import discovery_messages
-from edge_fer.outputs.mqtt.settings import MqttSettings
 from edge_fer.outputs.mqtt.state import CameraState, EventLike
 from edge_fer.outputs.mqtt.topics import safe_name
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_fer.config.comms import MqttSettings
 from edge_fer.outputs.mqtt.client import MqttPublisher
-from edge_fer.outputs.mqtt.settings import MqttSettings
 from tests.mosquitto import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
@@ -98,7 +98,7 @@ def test_close_delivers_then_clears_retained_then_goes_offline(broker, subscribe
 PUBLISHER_SCRIPT = """
 import sys, time
 from edge_fer.outputs.mqtt.client import MqttPublisher
-from edge_fer.outputs.mqtt.settings import MqttSettings
+from edge_fer.config.comms import MqttSettings
 p = MqttPublisher(MqttSettings.from_url(sys.argv[1], device="dev", keepalive=2))
 p.start()
 assert p.wait_connected(10), p.last_error

@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
+from edge_fer.config.comms import MqttSettings
+from edge_fer.config.comms import MqttTlsSettings as TlsSettings
 from edge_fer.outputs.mqtt.client import MqttPublisher
-from edge_fer.outputs.mqtt.credentials import resolve_password
-from edge_fer.outputs.mqtt.settings import MqttSettings, TlsSettings
 from tests.mosquitto import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
@@ -38,9 +38,7 @@ def test_tls_with_password_from_a_file(make_broker, subscribe, publisher, tls_fi
     pw = tmp_path / "mqtt-password"
     pw.write_text("s3cret!\n")
     pw.chmod(0o600)
-    s = tls_settings(
-        broker.tls_port, TlsSettings(ca_file=tls_files.ca), username="edge", password=resolve_password(password_file=pw)
-    )
+    s = tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca), username="edge", password_file=str(pw))
     assert "s3cret" not in repr(s)
     with caplog.at_level(logging.DEBUG, logger="edge_fer.mqtt"):
         pub = publisher(s)

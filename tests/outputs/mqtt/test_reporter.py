@@ -7,8 +7,8 @@ import jsonschema
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
+from edge_fer.config.comms import MqttSettings
 from edge_fer.outputs.mqtt.reporter import MqttReporter
-from edge_fer.outputs.mqtt.settings import MqttSettings
 from tests.outputs.mqtt.face_events import happy_then_sad, play
 
 BASE = "edge-fer/kiosk-1"

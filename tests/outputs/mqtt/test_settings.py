@@ -1,117 +1,122 @@
-"""MqttSettings: defaults, URL plus overrides, one-line errors, and a repr that never leaks the password."""
+"""MqttSettings (the ``mqtt:`` section the publisher takes): defaults, URL plus overrides, one-line errors at
+their key, the password resolved once and never in a repr or a dump."""
 
 import logging
 import ssl
 
 import pytest
 
+from edge_fer.config.comms import MqttSettings, MqttTlsSettings
+from edge_fer.config.settings import ConfigError, parse_config
 from edge_fer.outputs.mqtt.credentials import Secret
-from edge_fer.outputs.mqtt.settings import MqttSettings, TlsSettings, settings_from_options
 
 
-def test_defaults():
-    s = MqttSettings(device="Kitchen Pi")
+def test_defaults_are_off_and_named_after_the_device():
+    s = parse_config({"device": "Kitchen Pi"}).mqtt
+    assert not s.enabled and s.address is None
     assert s.device == "kitchen_pi"
     assert s.effective_client_id == "edge-fer-kitchen_pi"
-    assert s.effective_port == 1883
     assert (s.qos, s.buffer_size, s.topic_prefix, s.discovery) == (1, 10_000, "edge-fer", False)
+    assert s.ha_status_topic == "homeassistant/status"
 
 
 def test_from_url_with_overrides():
     s = MqttSettings.from_url("mqtts://alice:hunter2@broker", device="d", client_id="cid", qos=0)
-    assert (s.host, s.effective_port, s.username, s.client_id, s.qos) == ("broker", 8883, "alice", "cid", 0)
-    assert s.tls == TlsSettings()
+    a = s.address
+    assert (a.host, a.port, a.username, s.client_id, s.qos, a.tls) == ("broker", 8883, "alice", "cid", 0, True)
+    assert s.tls == MqttTlsSettings()
     assert s.password.reveal() == "hunter2"
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.address.url)
 
 
-def test_plain_string_password_becomes_a_secret():
-    s = MqttSettings(device="d", username="u", password="hunter2")
+def test_a_given_password_becomes_a_secret_and_is_never_dumped():
+    s = MqttSettings.from_url("mqtt://u@broker", device="d", password="hunter2")
     assert isinstance(s.password, Secret) and "hunter2" not in repr(s)
+    assert "hunter2" not in str(s.model_dump()) and "hunter2" not in s.model_dump_json()
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "problem"),
+    ("fields", "key"),
     [
-        ({"host": ""}, "host"),
-        ({"host": "a b"}, "host"),
-        ({"port": 0}, "port"),
-        ({"port": 70000}, "port"),
-        ({"protocol": "3.1"}, "protocol"),
-        ({"qos": 3}, "qos"),
-        ({"keepalive": 0}, "keepalive"),
-        ({"buffer_size": 0}, "buffer_size"),
-        ({"max_inflight": 0}, "max_inflight"),
-        ({"reconnect_min_delay": 0}, "reconnect_min_delay"),
-        ({"reconnect_min_delay": 5, "reconnect_max_delay": 1}, "reconnect_min_delay"),
-        ({"password": "x"}, "needs a username"),
-        ({"client_id": ""}, "client_id"),
-        ({"topic_prefix": "a/#"}, "prefix"),
-        ({"discovery_prefix": "/ha"}, "prefix"),
+        ({"host": ""}, "mqtt.host"),
+        ({"host": "a b"}, "mqtt.host"),
+        ({"host": "a", "port": 0}, "mqtt.port"),
+        ({"host": "a", "port": 70000}, "mqtt.port"),
+        ({"host": "a", "protocol": "3.1"}, "mqtt.protocol"),
+        ({"host": "a", "qos": 3}, "mqtt.qos"),
+        ({"host": "a", "keepalive": 0}, "mqtt.keepalive"),
+        ({"host": "a", "buffer_size": 0}, "mqtt.buffer_size"),
+        ({"host": "a", "max_inflight": 0}, "mqtt.max_inflight"),
+        ({"host": "a", "reconnect_min_delay": 0}, "mqtt.reconnect_min_delay"),
+        ({"host": "a", "reconnect_min_delay": 5, "reconnect_max_delay": 1}, "mqtt.reconnect_max_delay"),
+        ({"host": "a", "password_env": "MQTT_TEST_PW"}, "mqtt.username"),
+        ({"host": "a", "client_id": ""}, "mqtt.client_id"),
+        ({"host": "a", "topic_prefix": "a/#"}, "mqtt.topic_prefix"),
+        ({"host": "a", "discovery_prefix": "/ha"}, "mqtt.discovery_prefix"),
+        ({"url": "mqtt://a", "host": "b"}, "mqtt.host"),
+        ({"url": "mqtt://a", "port": 1}, "mqtt.port"),
+        ({"url": "mqtt://alice@a", "username": "bob"}, "mqtt.username"),
+        ({"url": "mqtt://u:pw@a", "password_env": "MQTT_TEST_PW"}, "mqtt.password_env"),
+        ({"url": "mqtt://a:0"}, "mqtt.url"),
+        ({"host": "a", "password_file": "/nonexistent"}, "mqtt.password_file"),
     ],
 )
-def test_bad_settings(kwargs, problem):
-    with pytest.raises(ValueError, match=problem) as info:
-        MqttSettings(device="d", **kwargs)
+def test_bad_settings_are_one_line_at_their_key(fields, key, monkeypatch):
+    monkeypatch.setenv("MQTT_TEST_PW", "pw")
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mqtt": fields})
+    assert [p.path for p in info.value.items] == [key]
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "problem"),
+    ("fields", "problem"),
     [
-        ({"ca_file": "/nonexistent/ca.crt"}, "ca_file '/nonexistent/ca.crt' does not exist"),
+        ({"ca_file": "/nonexistent/ca.crt"}, "file /nonexistent/ca.crt does not exist"),
         ({"cert_file": "/nonexistent/c.crt"}, "cert_file"),
         ({"key_file": __file__}, "key_file is set without cert_file"),
     ],
 )
-def test_bad_tls_files(kwargs, problem):
+def test_bad_tls_files(fields, problem):
     with pytest.raises(ValueError, match=problem):
-        TlsSettings(**kwargs)
+        MqttTlsSettings(**fields)
 
 
 def test_tls_context_verifies_host_names_unless_insecure(tls_files, caplog):
-    ctx = TlsSettings(ca_file=tls_files.ca).context()
+    ctx = MqttTlsSettings(ca_file=tls_files.ca).context()
     assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
-        loose = TlsSettings(ca_file=tls_files.ca, insecure=True).context()
+        loose = MqttTlsSettings(ca_file=tls_files.ca, insecure=True).context()
     assert not loose.check_hostname and loose.verify_mode == ssl.CERT_REQUIRED
     assert "host name check is OFF" in caplog.text
 
 
 def test_tls_context_errors_name_the_file(tls_files):
     with pytest.raises(ValueError, match="not a usable CA certificate"):
-        TlsSettings(ca_file=__file__).context()
+        MqttTlsSettings(ca_file=__file__).context()
     with pytest.raises(ValueError, match="not a matching certificate and key"):
-        TlsSettings(cert_file=tls_files.client_cert, key_file=tls_files.server_key).context()
-    TlsSettings(ca_file=tls_files.ca, cert_file=tls_files.client_cert, key_file=tls_files.client_key).context()
+        MqttTlsSettings(cert_file=tls_files.client_cert, key_file=tls_files.server_key).context()
+    MqttTlsSettings(ca_file=tls_files.ca, cert_file=tls_files.client_cert, key_file=tls_files.client_key).context()
 
 
-def test_settings_from_options(tmp_path, monkeypatch, tls_files):
+def test_section_options_resolve_the_broker_and_password_once(monkeypatch, tls_files):
     monkeypatch.setenv("MQTT_PW", "from-env")
-    s = settings_from_options(device="d", url="mqtt://alice@broker:1884", password_env="MQTT_PW", qos=0)
-    assert (s.host, s.effective_port, s.tls, s.username, s.qos) == ("broker", 1884, None, "alice", 0)
+    s = parse_config({"mqtt": {"url": "mqtt://alice@broker:1884", "password_env": "MQTT_PW", "qos": 0}}).mqtt
+    a = s.address
+    assert (a.host, a.port, a.tls, a.username, s.qos) == ("broker", 1884, False, "alice", 0)
     assert s.password.reveal() == "from-env"
-    s = settings_from_options(device="d", host="broker", ca_file=tls_files.ca, username="bob", discovery=True)
-    assert s.tls == TlsSettings(ca_file=tls_files.ca) and s.effective_port == 8883 and s.discovery
-    assert settings_from_options(device="d").address.url == "mqtt://127.0.0.1:1883"
+    monkeypatch.delenv("MQTT_PW")
+    assert s.password.reveal() == "from-env"  # resolved at validation, not at connect
+    section = {"host": "broker", "tls": {"ca_file": str(tls_files.ca)}, "username": "bob", "discovery": True}
+    s = parse_config({"mqtt": section}).mqtt
+    assert s.address.tls and s.address.port == 8883 and s.discovery
+    assert parse_config({"mqtt": {"host": "127.0.0.1"}}).mqtt.address.url == "mqtt://127.0.0.1:1883"
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "problem"),
-    [
-        ({"url": "mqtt://a", "host": "b"}, "either url or host"),
-        ({"url": "mqtt://a", "port": 1}, "remove port"),
-        ({"url": "mqtts://a", "tls": False}, "tls is false"),
-        ({"url": "mqtt://alice@a", "username": "bob"}, "different users"),
-        ({"url": "mqtt://u:pw@a", "password_env": "X"}, "remove one"),
-        ({"url": "mqtt://a:0"}, "invalid MQTT URL"),
-        ({"host": "a", "qos": 5}, "qos"),
-        ({"host": "a", "password_file": "/nonexistent"}, "does not exist"),
-    ],
-)
-def test_bad_options(kwargs, problem):
-    with pytest.raises(ValueError, match=problem):
-        settings_from_options(device="d", **kwargs)
+def test_from_url_errors_are_one_line_naming_the_key():
+    with pytest.raises(ValueError, match=r"mqtt\.qos") as info:
+        MqttSettings.from_url("mqtt://broker", qos=5)
+    assert "\n" not in str(info.value)
 
 
 def test_a_password_in_the_url_is_accepted_with_a_warning(caplog):
