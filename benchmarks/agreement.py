@@ -55,21 +55,22 @@ def main() -> int:
     import cv2
 
     from edge_fer.config.settings import parse_config
-    from edge_fer.runtime.daemon import build_analyzer
+    from edge_fer.vision.analyzer import FaceAnalyzer
     from edge_fer.vision.types import Box
 
     events = daemon_events(args.video, args.min_face)
     by_frame: dict[int, list[dict]] = {}
     for event in events:
         by_frame.setdefault(event["frame"], []).append(event)
-    analyzer = build_analyzer(parse_config({"detector": {"min_face_size": args.min_face, "roi_detection": False}}))
+    config = parse_config({"detector": {"min_face_size": args.min_face, "roi_detection": False}})
+    analyzer = FaceAnalyzer.from_settings(config.detector, config.classifier)
     cap = cv2.VideoCapture(str(args.video))
     index = matched = agree = 0
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        faces = analyzer.analyze(frame)
+        faces = analyzer.analyze(frame).faces
         for event in by_frame.get(index, []):
             box = Box(*event["box"])
             best = max(faces, key=lambda f: f.box.iou(box), default=None)

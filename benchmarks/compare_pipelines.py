@@ -116,7 +116,10 @@ def main() -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     from edge_fer.config.settings import parse_config
-    from edge_fer.runtime.daemon import build_analyzer
+    from edge_fer.vision.analyzer import FaceAnalyzer
+
+    def build_analyzer(config):
+        return FaceAnalyzer.from_settings(config.detector, config.classifier)
 
     frames = (
         read_video(args.video, args.frames, (width, height))[0]
@@ -134,16 +137,14 @@ def main() -> int:
     clock = iter(range(10**9))
 
     def gated(bgr: np.ndarray) -> int:
-        detections = gate.detect(bgr, next(clock) * frame_seconds)
-        if detections:
-            analyzer.classifier.classify(analyzer.aligner.align_all(bgr, detections))
-        return len(detections)
+        t = next(clock) * frame_seconds
+        return len(analyzer.analyze(bgr, detect=lambda image: gate.detect(image, t)).faces)
 
     pipelines = {
         "report (mtcnn + Keras per face), min face 20": report,
         "mtcnn + edge-fer classifier, min face 20": MtcnnWithOurClassifier(report, analyzer.classifier),
-        "edge-fer, min face 20": lambda bgr: len(analyzer20.analyze(bgr)),
-        f"edge-fer, min face {args.min_face:g} (default)": lambda bgr: len(analyzer.analyze(bgr)),
+        "edge-fer, min face 20": lambda bgr: len(analyzer20.analyze(bgr).faces),
+        f"edge-fer, min face {args.min_face:g} (default)": lambda bgr: len(analyzer.analyze(bgr).faces),
         f"edge-fer gated, min face {args.min_face:g} (daemon)": gated,
     }
     for run in pipelines.values():  # warm-up: graph tracing, allocations, caches

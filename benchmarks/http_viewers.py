@@ -71,10 +71,15 @@ def make_frames(count: int, width: int, height: int) -> list[np.ndarray]:
 
 
 def analyzer_workload() -> tuple[str, Callable[[np.ndarray], list], Callable[[np.ndarray, list], np.ndarray]]:
+    from edge_fer.config.settings import ClassifierSection, DetectorSettings
     from edge_fer.vision.analyzer import FaceAnalyzer, annotate_faces
 
-    analyzer = FaceAnalyzer.create(threads=1)
-    return "MTCNN + emotion classifier (edge_fer.vision.analyzer)", analyzer.analyze, annotate_faces
+    analyzer = FaceAnalyzer.from_settings(DetectorSettings(), ClassifierSection())
+    return (
+        "MTCNN + emotion classifier (edge_fer.vision.analyzer)",
+        lambda image: list(analyzer.analyze(image).faces),
+        annotate_faces,
+    )
 
 
 def cpu_workload(frames: list[np.ndarray], target_ms: float = 50.0) -> tuple[str, Callable, Callable]:

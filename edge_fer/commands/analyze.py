@@ -11,6 +11,7 @@ from edge_fer.commands.argtypes import add_classifier_arguments, positive_int
 
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
+OPTION_OF = {"models": "--model", "margin": "--margin", "align": "--align", "flip": "--flip"}
 WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -25,8 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=40_000_000,
         help="refuse images with more pixels, before decoding them (40000000)",
     )
+    from edge_fer.config.settings import DetectorSettings
+
+    default = DetectorSettings().min_face_size  # the daemon's detector.min_face_size: both find the same faces
     parser.add_argument(
-        "--min-face", metavar="PX", type=_positive_float, default=20.0, help="smallest face to look for (20)"
+        "--min-face", metavar="PX", type=_min_face, default=default, help=f"smallest face to look for ({default:g})"
     )
     add_classifier_arguments(parser, per="face")
     parser.add_argument(
@@ -37,14 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_float(text: str) -> float:
+def _min_face(text: str) -> float:
+    """A face size the config's ``detector.min_face_size`` would accept, checked by that same model."""
+    from pydantic import ValidationError
+
+    from edge_fer.config.settings import DetectorSettings
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 1.0 <= value <= 10000.0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be between 1 and 10000 pixels")
-    return value
+        return DetectorSettings(min_face_size=text).min_face_size
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.errors()[0]['msg']} (pixels)") from None
 
 
 def _error(message: str) -> None:
@@ -97,25 +103,28 @@ def run(args: argparse.Namespace) -> int:
 
     prepare_opencv(args.max_pixels)
 
+    from pydantic import ValidationError
+
+    from edge_fer.config.settings import ClassifierSection, DetectorSettings
     from edge_fer.imageio import ImageError, load_image
-    from edge_fer.vision.align import DEFAULT_MARGIN
     from edge_fer.vision.analyzer import FaceAnalyzer, annotate_faces
     from edge_fer.vision.onnx_session import ModelError
 
     try:
-        analyzer = FaceAnalyzer.create(
-            models=args.model,
-            flip=args.flip,
-            min_face_size=args.min_face,
-            align_mode=args.align,
-            margin=DEFAULT_MARGIN if args.margin is None else args.margin,
-        )
+        # The daemon's own sections and factory, so that analyze and the daemon find the same faces.
+        detector = DetectorSettings(min_face_size=args.min_face, roi_detection=False)
+        classifier = ClassifierSection(models=args.model or [], flip=args.flip, align=args.align, margin=args.margin)
+        analyzer = FaceAnalyzer.from_settings(detector, classifier)
     except ModelError as exc:
         _error(str(exc))
         return exitcodes.UNAVAILABLE
-    except ValueError as exc:  # an alignment margin out of range
-        _error(str(exc))
-        return exitcodes.USAGE
+    except ValidationError as exc:  # a model file that is not there, an alignment margin out of range
+        problem = exc.errors()[0]
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        _error(f"{OPTION_OF.get(field, field)}: {message}")
+        # A missing model is an installation problem, as when the file is there but unusable.
+        return exitcodes.UNAVAILABLE if field == "models" else exitcodes.USAGE
     writer = _AnnotatedWriter(Path(args.annotate)) if args.annotate else None
     failed = 0
     for name in args.images:
@@ -125,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             _error(str(exc))
             failed += 1
             continue
-        faces = analyzer.analyze(image)
+        faces = analyzer.analyze(image).faces
         if args.json:
             record = {
                 "image": name,

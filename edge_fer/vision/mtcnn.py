@@ -63,16 +63,19 @@ class MtcnnDetector:
     ``min_score`` is applied by the analyzer, so :meth:`detect_array` still shows every cascade result.
 
     ``close()`` (or a ``with`` block) stops the helper thread; an unclosed detector's helper ends
-    when the detector is garbage collected.
+    when the detector is garbage collected. ``open_net(path, threads)`` opens each network
+    (:func:`~edge_fer.vision.onnx_session.open_session` by default); benchmarks pass one with other
+    onnxruntime options instead of replacing the sessions afterwards.
     """
 
-    def __init__(self, config: DetectorSettings | None = None) -> None:
+    def __init__(self, config: DetectorSettings | None = None, *, open_net=None) -> None:
         from edge_fer.vision.onnx_session import bundled_model, open_session
 
         self.config = config or DetectorSettings()  # the `detector:` settings model as it is
-        self._pnet = open_session(bundled_model(PNET_MODEL), threads=self.config.threads)
-        self._rnet = open_session(bundled_model(RNET_MODEL), threads=self.config.threads)
-        self._onet = open_session(bundled_model(ONET_MODEL), threads=self.config.threads)
+        open_net = open_net or open_session
+        self._pnet = open_net(bundled_model(PNET_MODEL), self.config.threads)
+        self._rnet = open_net(bundled_model(RNET_MODEL), self.config.threads)
+        self._onet = open_net(bundled_model(ONET_MODEL), self.config.threads)
         self._plans: dict[tuple[int, int], tuple[tuple[float, int, int], ...]] = {}
         self._helper = Helper() if self.config.helper_thread else None
 

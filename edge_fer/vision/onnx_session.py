@@ -62,11 +62,13 @@ def manifest() -> dict[str, dict]:
     return json.loads(text)
 
 
-def open_session(path: str | Path, threads: int = 1):
+def open_session(path: str | Path, threads: int = 1, *, spinning: bool = True):
     """An InferenceSession on the CPU, or :class:`ModelError` naming the file and what to do.
 
     One intra-op thread by default: the cascade runs many tiny inferences, where thread
-    hand-off costs more than it saves, and the other core stays free for capture and sinks.
+    hand-off costs more than it saves, and the other core stays free for capture and outputs.
+    ``spinning=False`` stops idle intra-op threads from busy-waiting (measured in
+    ``benchmarks/pipeline_options.py``; onnxruntime's default, spinning, stays).
     """
     # ONNX Runtime 1.32 otherwise writes a telemetry database under ~/.cache (model names, CPU details).
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -81,6 +83,8 @@ def open_session(path: str | Path, threads: int = 1):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several private exception types

@@ -58,9 +58,18 @@ def test_table_output(images, capsys):
 
 
 def test_min_face_and_flip(images, capsys):
-    assert main(["analyze", "--json", "--flip", str(images["small_face"])]) == 0
+    assert main(["analyze", "--json", "--flip", "--min-face", "20", str(images["small_face"])]) == 0
     assert len(json_lines(capsys.readouterr().out)[0]["faces"]) == 1
     assert main(["analyze", "--json", "--min-face", "80", str(images["small_face"])]) == 0
+    assert json_lines(capsys.readouterr().out)[0]["faces"] == []
+
+
+def test_the_smallest_face_by_default_is_the_daemons(images, capsys):
+    """A 26 px face: below detector.min_face_size (40), so neither analyze nor the daemon reports it."""
+    from edge_fer.config.settings import DetectorSettings
+
+    assert DetectorSettings().min_face_size == 40
+    assert main(["analyze", "--json", str(images["small_face"])]) == 0
     assert json_lines(capsys.readouterr().out)[0]["faces"] == []
 
 
@@ -140,4 +149,4 @@ def test_real_entry_point_has_no_tracebacks(images, tmp_path):
     proc = subprocess.run([*run, "--model", str(bad_model), str(images["astronaut"])], capture_output=True, text=True)
     assert proc.returncode == 69 and "m.onnx: not a usable ONNX model" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([*run, "--min-face", "0", str(images["astronaut"])], capture_output=True, text=True)
-    assert proc.returncode == 2 and "between 1 and 10000" in proc.stderr
+    assert proc.returncode == 2 and "--min-face" in proc.stderr and "greater than or equal to 12" in proc.stderr
