@@ -111,3 +111,15 @@ def test_the_event_type_enum_is_the_code_s():
 
     schema = generate("face_event")
     assert schema["$defs"]["EventType"]["enum"] == [t.value for t in EventType]
+
+
+def test_python_m_edge_fer_schema_check_runs_as_documented():
+    """In a fresh interpreter, so the entry point cannot lean on modules a test imported before it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer.schema", "--check"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
