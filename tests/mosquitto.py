@@ -250,9 +250,37 @@ class Subscriber:
         return self.on(topic)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def clear_retained(port: int, timeout: float = 5.0) -> list[str]:
+    """Delete every retained message on the broker at ``port``; the topics that had one.
+
+    Tests that share one broker must not see what an earlier test retained (an ``offline``
+    availability, a camera state). Retained messages reach a new subscription before anything
+    published after its SUBACK, so once our own marker message comes back, all of them have
+    arrived: no waiting on a guess.
+    """
+    marker = f"test-wipe/{uuid.uuid4().hex}"
+    retained: list[str] = []
+    subscribed, seen_marker = threading.Event(), threading.Event()
+
+    def on_message(client, userdata, msg) -> None:
+        if msg.topic == marker:
+            seen_marker.set()
+        elif msg.retain and msg.payload:
+            retained.append(msg.topic)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-wipe-{marker[-8:]}", protocol=mqtt.MQTTv311)
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", port, keepalive=5)
+    client.loop_start()
+    try:
+        client.subscribe("#", qos=1)
+        assert subscribed.wait(timeout), "clear_retained: no SUBACK"
+        client.publish(marker, b"x", qos=1)
+        assert seen_marker.wait(timeout), "clear_retained: the marker did not come back"
+        for topic in retained:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return retained

@@ -11,19 +11,12 @@ from pathlib import Path
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
-from tests.mosquitto import MOSQUITTO, Mosquitto
+from tests.mosquitto import MOSQUITTO
 from tests.outputs.mqtt.face_events import happy_then_sad, play
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="needs the mosquitto broker (apt-get install mosquitto)")
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "edge-fer/kiosk-1/cam0/face"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.kill()
 
 
 class Listener:

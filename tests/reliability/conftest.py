@@ -1,34 +1,13 @@
-"""Fixtures for the fault tests: private brokers, the systemd notify socket, a real face clip."""
+"""Fixtures for the fault tests: the systemd notify socket and a real face clip (brokers: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.reliability.harness import NotifySocket, write_face_clip
-
-_names = itertools.count()
-
-
-@pytest.fixture
-def make_broker(tmp_path) -> Iterator[Callable[..., Mosquitto]]:
-    """Brokers (started) with options such as ``persistence=True``; all are killed at the end."""
-    if MOSQUITTO is None:
-        pytest.skip("needs the mosquitto broker (apt-get install mosquitto)")
-    made: list[Mosquitto] = []
-
-    def make(*, start: bool = True, **kwargs) -> Mosquitto:
-        broker = Mosquitto(tmp_path / f"broker{next(_names)}", **kwargs)
-        made.append(broker)
-        return broker.start() if start else broker
-
-    yield make
-    for broker in made:
-        broker.kill()
 
 
 @pytest.fixture

@@ -1,41 +1,15 @@
-"""Fixtures for the MQTT tests: a real broker per test and a subscriber that records what arrives."""
+"""Fixtures for the MQTT tests: a subscriber that records what arrives, and TLS files.
+
+The brokers (``broker``, the shared one, and ``make_broker``, a test's own) come from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.mosquitto import MOSQUITTO, OPENSSL, Mosquitto, Subscriber, TlsFiles, make_tls_files
-
-_names = itertools.count()
-
-
-@pytest.fixture
-def broker(tmp_path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("needs the mosquitto broker (apt-get install mosquitto)")
-    b = Mosquitto(tmp_path / f"broker{next(_names)}").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
-def make_broker(tmp_path) -> Iterator[Callable[..., Mosquitto]]:
-    """Brokers with options (persistence, users, TLS); all are killed at the end of the test."""
-    if MOSQUITTO is None:
-        pytest.skip("needs the mosquitto broker (apt-get install mosquitto)")
-    made: list[Mosquitto] = []
-
-    def make(**kwargs) -> Mosquitto:
-        b = Mosquitto(tmp_path / f"broker{next(_names)}", **kwargs).start()
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.kill()
+from tests.mosquitto import OPENSSL, Subscriber, TlsFiles, make_tls_files
 
 
 @pytest.fixture

@@ -14,14 +14,16 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.publish as mqtt_publish
 import pytest
 
 from edge_fer.config.comms import MqttSettings
 from edge_fer.outputs.mqtt.client import MqttPublisher
-from tests.mosquitto import wait_until
+from tests.wait import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
 AVAIL = "edge-fer/dev/availability"
+MARKER = "edge-fer/test/marker"
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -91,8 +93,12 @@ def test_close_delivers_then_clears_retained_then_goes_offline(broker, subscribe
     assert sub.on("edge-fer/dev/cam0/state")[-1].payload == b""  # cleared before offline
     assert not pub.connected
     late = subscribe(broker.port, ["edge-fer/#"])  # what the broker retained
-    time.sleep(0.3)
-    assert [(m.topic, m.payload, m.retain) for m in late.messages] == [(AVAIL, b"offline", True)]
+    # Retained messages reach a new subscription before anything published after it: once a marker
+    # published now has arrived, everything retained has too.
+    mqtt_publish.single(MARKER, "end", qos=1, hostname="127.0.0.1", port=broker.port)
+    late.wait_for(lambda ms: any(m.topic == MARKER for m in ms))
+    retained = [(m.topic, m.payload, m.retain) for m in late.messages if m.topic != MARKER]
+    assert retained == [(AVAIL, b"offline", True)]
 
 
 PUBLISHER_SCRIPT = """
@@ -129,12 +135,13 @@ def test_last_will_says_offline_when_the_publisher_is_killed(broker, subscribe):
         proc.wait()
 
 
-def test_online_again_after_the_broker_comes_back(broker, subscribe, publisher):
+def test_online_again_after_the_broker_comes_back(make_broker, subscribe, publisher):
+    broker = make_broker()  # its own: this test stops it
     pub = publisher(settings(broker.url))
     pub.start()
     assert pub.wait_connected(5)
     broker.stop()
-    wait_until(lambda: not pub.connected, 5, "the publisher to notice")
+    wait_until(lambda: not pub.connected, 5, what="the publisher to notice")
     assert "connection lost" in pub.last_error
     broker.start()
     sub = subscribe(broker.port, [AVAIL])
@@ -161,11 +168,13 @@ def test_broker_stopped_mid_stream_and_back_5_s_later_loses_nothing(make_broker,
     producer = threading.Thread(target=produce, name="test-producer")
     producer.start()
     try:
-        time.sleep(0.7)
+        wait_until(lambda: len(sent) >= 150, 10, what="a stream in progress")
         broker.stop()  # SIGTERM: the broker saves the subscriber's queue
-        time.sleep(5.0)
+        time.sleep(5.0)  # the behaviour under test: 5 s without a broker while the stream goes on
         broker.start()
-        time.sleep(0.7)
+        assert pub.wait_connected(10)
+        resumed = len(sent)
+        wait_until(lambda: len(sent) >= resumed + 150, 10, what="the stream to go on after the reconnect")
     finally:
         stop.set()
         producer.join()
@@ -178,9 +187,10 @@ def test_broker_stopped_mid_stream_and_back_5_s_later_loses_nothing(make_broker,
 
 
 @pytest.mark.slow
-def test_unacknowledged_messages_are_sent_again_after_a_dead_connection(broker, subscribe, publisher):
+def test_unacknowledged_messages_are_sent_again_after_a_dead_connection(make_broker, subscribe, publisher):
     """SIGSTOP freezes the broker: messages go out and are never acknowledged until the keepalive gives up on
     the connection. Those in-flight messages must be sent again, in order, on the next connection."""
+    broker = make_broker()  # its own: this test freezes it
     sub = subscribe(broker.port, [FACE], client_id="frozen-sub")
     pub = publisher(settings(broker.url, keepalive=1, max_inflight=10))
     pub.start()
@@ -192,7 +202,7 @@ def test_unacknowledged_messages_are_sent_again_after_a_dead_connection(broker, 
     try:
         for i in range(20, 60):
             pub.publish(FACE, str(i))
-        wait_until(lambda: not pub.connected, 10, "the keepalive to drop the frozen connection")
+        wait_until(lambda: not pub.connected, 10, what="the keepalive to drop the frozen connection")
         assert pub.stats().inflight == 10
     finally:
         broker.proc.send_signal(signal.SIGCONT)
@@ -238,7 +248,7 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
     with caplog.at_level(logging.INFO, logger="edge_fer.mqtt"):
         pub.start()
         pub.publish(FACE, "kept")
-        wait_until(lambda: pub.stats().connect_failures >= 4, 10, "several refused attempts")
+        wait_until(lambda: pub.stats().connect_failures >= 4, 10, what="several refused attempts")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     text = errors[0].getMessage()
@@ -246,15 +256,16 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
     assert password is None or password not in caplog.text
     assert not pub.connected and "refused" in pub.last_error
     assert pub.stats().buffered == 1  # the message waits for a working login
-    wait_until(lambda: broker.log_text().count("not authorised") >= 4, 5, "the broker to log the refusals")
+    wait_until(lambda: broker.log_text().count("not authorised") >= 4, 5, what="the broker to log the refusals")
 
 
-def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(broker, publisher, caplog):
+def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(make_broker, publisher, caplog):
+    broker = make_broker()  # its own: this test stops it
     pub = publisher(settings(broker.url))
     pub.start()
     assert pub.wait_connected(5) and pub.flush(5)
     broker.stop()
-    wait_until(lambda: not pub.connected, 5, "the publisher to notice")
+    wait_until(lambda: not pub.connected, 5, what="the publisher to notice")
     for i in range(10):
         pub.publish(FACE, str(i))
     t0 = time.monotonic()

@@ -7,7 +7,7 @@ import pytest
 from edge_fer.config.comms import MqttSettings
 from edge_fer.config.comms import MqttTlsSettings as TlsSettings
 from edge_fer.outputs.mqtt.client import MqttPublisher
-from tests.mosquitto import wait_until
+from tests.wait import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
 
@@ -68,7 +68,7 @@ def test_unverifiable_brokers_are_refused_with_one_clear_error(
     tls = TlsSettings(ca_file=tls_files.ca if trust == "test-ca" else None)
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
         pub = publisher(tls_settings(port, tls))
-        wait_until(lambda: pub.stats().connect_failures >= 3, 10, "repeated refused attempts")
+        wait_until(lambda: pub.stats().connect_failures >= 3, 10, what="repeated refused attempts")
     assert not pub.connected and pub.stats().connects == 0
     assert problem in pub.last_error
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -94,6 +94,6 @@ def test_client_certificate(make_broker, subscribe, publisher, tls_files, with_c
     if with_cert:
         assert pub.wait_connected(5), pub.last_error
     else:
-        wait_until(lambda: pub.stats().connect_failures >= 2, 10, "refused attempts")
+        wait_until(lambda: pub.stats().connect_failures >= 2, 10, what="refused attempts")
         assert not pub.connected and pub.stats().connects == 0
         assert "client certificate" in pub.last_error

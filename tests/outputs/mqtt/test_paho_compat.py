@@ -20,8 +20,8 @@ import pytest
 
 from edge_fer.outputs.mqtt.client import MqttPublisher
 from edge_fer.outputs.mqtt.connection import RecordingClient
-from tests.mosquitto import wait_until
 from tests.outputs.mqtt.test_mqtt_client import settings
+from tests.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 

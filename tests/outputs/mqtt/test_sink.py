@@ -7,8 +7,9 @@ import pytest
 from edge_fer.outputs.base import SinkRunner
 from edge_fer.outputs.mqtt.settings import MqttSettings
 from edge_fer.outputs.mqtt.sink import MqttSink
-from tests.mosquitto import MOSQUITTO, Mosquitto, Subscriber, wait_until
+from tests.mosquitto import MOSQUITTO, Mosquitto, Subscriber
 from tests.outputs.mqtt.face_events import happy_then_sad, play
+from tests.wait import wait_until
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="needs the mosquitto broker (apt-get install mosquitto)")
 
@@ -52,8 +53,8 @@ def test_problem_says_why_while_the_broker_is_away(broker):
     broker.stop()
     sink = MqttSink(settings(broker.url), ["cam0"], run_id="r", close_timeout=0.2)
     try:
-        wait_until(lambda: sink.problem is not None and "Connection refused" in sink.problem, 5, "a problem")
+        wait_until(lambda: sink.problem is not None and "Connection refused" in sink.problem, 5, what="a problem")
         broker.start()
-        wait_until(lambda: sink.problem is None, 5, "the sink to connect")
+        wait_until(lambda: sink.problem is None, 5, what="the sink to connect")
     finally:
         sink.close()

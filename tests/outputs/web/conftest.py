@@ -180,12 +180,3 @@ class MjpegClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.outputs.web.conftest import Feeder, face_event
+from tests.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -108,16 +109,6 @@ def png(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_page_streams_and_refreshes_in_chromium(browser, make_server, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -128,13 +119,20 @@ def test_page_streams_and_refreshes_in_chromium(browser, make_server, tmp_path):
         base = f"http://127.0.0.1:{server.port}"
         browser.get(f"{base}/?token={TOKEN}")
         img = browser.find_element(By.CSS_SELECTOR, 'section.camera[data-camera="cam0"] img.stream')
-        wait_for(lambda: browser.execute_script("return arguments[0].naturalWidth", img) == 384, what="a frame")
+        wait_until(
+            lambda: browser.execute_script("return arguments[0].naturalWidth", img) == 384, 20, 0.1, what="a frame"
+        )
         assert server.watchers("cam0") == 1
 
         first = png(img.screenshot_as_png)
         stats_el = browser.find_element(By.CSS_SELECTOR, 'section.camera[data-camera="cam0"] .camera-stats')
-        stats_before = wait_for(lambda: stats_el.text, what="stats")
-        time.sleep(1.5)
+        stats_before = wait_until(lambda: stats_el.text, 20, 0.1, what="stats")
+
+        def refreshed() -> bool:  # the stream moves on and the stats are redrawn (about once a second)
+            moved = np.abs(first.astype(int) - png(img.screenshot_as_png).astype(int)).mean() > 3
+            return moved and stats_el.text != stats_before
+
+        wait_until(refreshed, 20, 0.2, what="the stream image and the stats to refresh")
         second = png(img.screenshot_as_png)
         stats_after = stats_el.text
 
@@ -143,8 +141,8 @@ def test_page_streams_and_refreshes_in_chromium(browser, make_server, tmp_path):
         assert stats_before != stats_after, "stats did not refresh"
         assert "latency ms p50 / p95" in stats_after and "connected" in stats_after
         faces = browser.find_element(By.CSS_SELECTOR, 'section.camera[data-camera="cam0"] ul.faces')
-        assert wait_for(lambda: faces.text.startswith("#1 "), what="the face's emotion")
-        events = wait_for(lambda: browser.find_element(By.ID, "events").text, what="events")
+        assert wait_until(lambda: faces.text.startswith("#1 "), 20, 0.1, what="the face's emotion")
+        events = wait_until(lambda: browser.find_element(By.ID, "events").text, 20, 0.1, what="events")
         assert "cam0" in events and "#1" in events
         assert browser.find_element(By.ID, "status").text.startswith("live")
 

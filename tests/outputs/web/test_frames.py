@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from edge_fer.outputs.web.frames import BOUNDARY, FrameHub, encode_jpeg, multipart_part
-from tests.outputs.web.conftest import moving_frame, wait_until
+from tests.outputs.web.conftest import moving_frame
+from tests.wait import wait_until
 
 
 def encoder_threads() -> list[str]:

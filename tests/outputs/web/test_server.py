@@ -21,8 +21,8 @@ from tests.outputs.web.conftest import (
     moving_frame,
     raw_request,
     status_of,
-    wait_until,
 )
+from tests.wait import wait_until
 
 
 def stats(server: PreviewServer) -> dict:
