@@ -1,5 +1,6 @@
 """``edge-fer bench``: the real pipeline (capture, detection, classification, tracking, events to a
-null sink) on a chosen source, measured from the inside.
+null output) on a chosen source, measured from the inside: it reads the pipeline's own meters and the
+analyzer's timings, and wraps or patches nothing.
 
 Throughput is measured on an unpaced source (frames as fast as inference takes them, none dropped);
 latency means something only on a paced source (``--paced``: the source's own fps, like a camera).
@@ -17,10 +18,11 @@ import time
 from dataclasses import asdict, dataclass
 
 from edge_fer.config.settings import Config
-from edge_fer.outputs.base import Sink, SinkRunner
+from edge_fer.outputs.base import Output
+from edge_fer.outputs.runner import OutputRunner
 
 
-class NullSink(Sink):
+class NullSink(Output):
     """Counts events and notes when the first one arrived; writes nothing."""
 
     name = "null"
@@ -29,7 +31,7 @@ class NullSink(Sink):
         self.count = 0
         self.first_mono: float | None = None
 
-    def handle(self, event) -> None:
+    def on_event(self, event) -> None:
         if self.first_mono is None:
             self.first_mono = time.monotonic()
         self.count += 1
@@ -112,16 +114,18 @@ class BenchResult:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def run_bench(config: Config, frames: int, paced: bool) -> BenchResult:
-    from edge_fer.runtime.daemon import build_analyzer
+def run_bench(config: Config, frames: int, paced: bool, analyzer=None) -> BenchResult:
+    """Measure ``frames`` frames of the config's first camera. ``analyzer``: one built by the caller
+    (a benchmark's variant); by default the config's, built here so that start-up cost is measured."""
     from edge_fer.runtime.pipeline import Pipeline
+    from edge_fer.vision.analyzer import FaceAnalyzer
 
     age_at_entry = process_age()
     entry = time.monotonic()
-    analyzer = build_analyzer(config)
+    if analyzer is None:
+        analyzer = FaceAnalyzer.from_settings(config.detector, config.classifier)
     sink = NullSink()
-    runner = SinkRunner([sink])
-    runner.start()
+    runner = OutputRunner([sink])
     stop = threading.Event()
     pipeline = Pipeline(config, analyzer, runner, stop, run_id="bench0000000", max_frames=frames)
     peak_threads = [threading.active_count()]
@@ -133,15 +137,6 @@ def run_bench(config: Config, frames: int, paced: bool) -> BenchResult:
     sampler = threading.Thread(target=sample_threads, name="bench-threads", daemon=True)
     sampler.start()
     cam = pipeline.cameras[0]
-    faces = [0]
-    inner_analyze = pipeline._analyze
-
-    def counting_analyze(c, image, t):
-        found = inner_analyze(c, image, t)
-        faces[0] += len(found)
-        return found
-
-    pipeline._analyze = counting_analyze
     t0 = time.monotonic()
     pipeline.run()
     elapsed = time.monotonic() - t0
@@ -164,7 +159,7 @@ def run_bench(config: Config, frames: int, paced: bool) -> BenchResult:
         frames=stats.processed,
         seconds=round(elapsed, 3),
         processed_fps=stats.processed / elapsed if elapsed > 0 else 0.0,
-        faces_per_frame=faces[0] / max(1, stats.processed),
+        faces_per_frame=m.faces_found / max(1, stats.processed),
         detect_ms_p50=m.detect_ms.percentile(50),
         detect_ms_p95=m.detect_ms.percentile(95),
         full_scans=gate.full_scans if gate is not None else stats.processed,

@@ -14,12 +14,12 @@ import sys
 from typing import TextIO
 
 from edge_fer.events import FaceEvent
-from edge_fer.outputs.base import Sink
+from edge_fer.outputs.base import Output
 
 log = logging.getLogger("edge_fer.sinks.stdout")
 
 
-class StdoutSink(Sink):
+class StdoutSink(Output):
     name = "stdout"
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -30,7 +30,7 @@ class StdoutSink(Sink):
     def stream(self) -> TextIO:
         return self._stream if self._stream is not None else sys.stdout
 
-    def handle(self, event: FaceEvent) -> None:
+    def on_event(self, event: FaceEvent) -> None:
         if self._closed_reason is not None:
             return
         try:

@@ -27,61 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_fer.events import FaceEvent
-from edge_fer.outputs.base import FrameInfo, Sink
+from edge_fer.config.settings import MB, VideoSettings
+from edge_fer.outputs.base import FrameInfo, Output
 
 log = logging.getLogger("edge_fer.sinks.video")
 
-MB = 1024 * 1024
-AVI_SEGMENT_LIMIT = 1024 * MB  # OpenCV's AVI writer uses 32-bit chunk sizes; stay far from them
+CHECK_EVERY = 15  # frames between two checks that the file still grows (a test may check more often)
 SEGMENT_NAME = re.compile(r"^.+_\d{8}-\d{6}_\d+\.avi$")
 _GROWTH_SLACK = 1 * MB  # the writer's own buffering, well above what it holds back
-
-
-@dataclass(frozen=True, slots=True)
-class VideoSinkConfig:
-    """``path``: a directory (segments ``<camera>_<YYYYmmdd-HHMMSS>_<n>.avi``, UTC) or one ``.avi`` file
-    (no rotation; recording stops at the size cap). A segment ends after ``segment_seconds`` or at
-    ``segment_mb``, and never grows past half of ``max_total_mb``, so the cap always holds the current
-    segment and the one before. Past ``max_total_mb`` the oldest segments in the directory are deleted,
-    those of earlier runs included."""
-
-    path: Path
-    segment_seconds: float | None = 300.0
-    segment_mb: float | None = None
-    max_total_mb: float | None = 1024.0
-    quality: int = 75
-    check_every: int = 15
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-        suffix = self.path.suffix.lower()
-        if suffix and suffix != ".avi":
-            raise ValueError(
-                f"{self.path}: video output is written as MJPEG .avi (it stays readable after a crash); "
-                "give a directory or a file ending in .avi"
-            )
-        for name in ("segment_seconds", "segment_mb", "max_total_mb"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"video {name} must be > 0, got {value!r}")
-        if not 1 <= self.quality <= 100 or self.check_every < 1:
-            raise ValueError(
-                f"video quality must be 1..100 and check_every >= 1 (got {self.quality}, {self.check_every})"
-            )
-
-    @property
-    def single_file(self) -> bool:
-        return self.path.suffix.lower() == ".avi"
-
-    @property
-    def segment_bytes(self) -> int:
-        caps = [AVI_SEGMENT_LIMIT]
-        if self.segment_mb is not None:
-            caps.append(int(self.segment_mb * MB))
-        if self.max_total_mb is not None and not self.single_file:
-            caps.append(int(self.max_total_mb * MB / 2))
-        return max(1, min(caps))
 
 
 @dataclass(slots=True, eq=False)
@@ -112,14 +65,23 @@ class _Segment:
         return n
 
 
-class VideoSink(Sink):
-    """Writes annotated frames; one segment series per camera. ``fps``: the source rate (per camera)."""
+class VideoSink(Output):
+    """Writes annotated frames; one segment series per camera. ``fps``: the source rate (per camera).
 
-    wants_events = False
-    wants_frames = True
+    ``config`` is the ``output.video`` settings model as it is (path, segments, cap, quality), with a path.
+    """
 
-    def __init__(self, config: VideoSinkConfig, fps: float | Mapping[str, float], *, name: str = "video") -> None:
-        self.name, self.config, self._fps = name, config, fps
+    def __init__(
+        self,
+        config: VideoSettings,
+        fps: float | Mapping[str, float],
+        *,
+        name: str = "video",
+        check_every: int = CHECK_EVERY,
+    ) -> None:
+        if config.path is None:
+            raise ValueError("output.video.path is not set: there is nothing to record to")
+        self.name, self.config, self._fps, self.check_every = name, config, fps, max(1, check_every)
         self._segments: dict[str, _Segment] = {}
         self._counters: dict[str, int] = {}
         self._problem: str | None = None
@@ -127,8 +89,9 @@ class VideoSink(Sink):
         self.paths: list[Path] = []  # every file opened, in order
         self.frames_written = 0
 
-    def handle(self, event: FaceEvent) -> None:  # frames only
-        pass
+    def wants_frames(self, camera: str) -> bool:
+        """Every camera's frames until recording stops (then annotating for it would be wasted work)."""
+        return self._problem is None
 
     @property
     def problem(self) -> str | None:
@@ -140,7 +103,7 @@ class VideoSink(Sink):
             raise ValueError(f"video: no frame rate for camera {camera!r}")
         return float(fps)
 
-    def handle_frame(self, frame: FrameInfo, image: np.ndarray) -> None:
+    def on_frame(self, frame: FrameInfo, image: np.ndarray) -> None:
         if self._problem is not None:
             return
         camera, cfg = frame.camera, self.config
@@ -222,7 +185,7 @@ class VideoSink(Sink):
             seg.frames += 1
             self.frames_written += 1
         seg.duplicated += copies - 1
-        if seg.frames - seg.checked_at >= self.config.check_every:
+        if seg.frames - seg.checked_at >= self.check_every:
             seg.checked_at = seg.frames
             self._check_growth(seg)
             if self._problem is None:

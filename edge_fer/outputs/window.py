@@ -1,8 +1,9 @@
 """``--preview``: the annotated frames in a local OpenCV window, for an engineer at the machine.
 
-It runs on the inference worker (OpenCV's HighGUI wants one thread); ``q`` or Esc sets the stop
-event. Without a display it refuses up front with a pointer to the browser preview instead of a
-Qt/GTK traceback.
+An :class:`~edge_fer.outputs.base.Output` like the others: it draws on its own runner thread, which suits
+OpenCV's HighGUI (it wants every window call from one thread) and keeps a slow display off the inference
+worker. ``q`` or Esc sets the stop event. Without a display it refuses up front with a pointer to the
+browser preview instead of a Qt/GTK traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import threading
 
 import numpy as np
+
+from edge_fer.outputs.base import FrameInfo, Output
 
 log = logging.getLogger("edge_fer.preview")
 
@@ -27,7 +30,9 @@ class PreviewUnavailable(RuntimeError):
     pass
 
 
-class LocalPreview:
+class LocalPreview(Output):
+    name = "window"
+
     def __init__(self, stop: threading.Event) -> None:
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise PreviewUnavailable(
@@ -44,8 +49,11 @@ class LocalPreview:
             detail = str(exc).strip()[:120]
             raise PreviewUnavailable(f"--preview cannot open a window ({detail}); {HEADLESS_HINT}") from None
 
-    def show(self, camera: str, frame, image: np.ndarray) -> None:
-        self._cv2.imshow(f"edge-fer: {camera}", image)
+    def wants_frames(self, camera: str) -> bool:
+        return True
+
+    def on_frame(self, frame: FrameInfo, image: np.ndarray) -> None:
+        self._cv2.imshow(f"edge-fer: {frame.camera}", image)
         if (self._cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
             log.info("preview: quit requested")
             self.stop.set()

@@ -1,8 +1,10 @@
-"""Assemble the daemon from a config: models, sinks, frame consumers, systemd, signals; then run it.
+"""Assemble the daemon from a config: models, outputs, sources and the pipeline; then run it.
 
 Kept apart from :mod:`edge_fer.runtime.pipeline` so the data flow reads on its own and this file holds only
 the wiring and the start-up errors (each one line, with the exit code that tells systemd whether a
-restart could help).
+restart could help). Constructing a :class:`Daemon` loads the models and builds every object ``run`` uses
+(sources constructed, not opened) and starts nothing: no thread, no socket, no broker connection. So a
+config that builds here is one that ``run`` can start, and ``close`` releases a daemon that never ran.
 """
 
 from __future__ import annotations
@@ -13,34 +15,17 @@ import threading
 from edge_fer import exitcodes
 from edge_fer.config.settings import Config
 from edge_fer.events import new_run_id
-from edge_fer.outputs.base import Sink
+from edge_fer.outputs.base import Output
 
 log = logging.getLogger("edge_fer.daemon")
+
+CLOSE_TIMEOUT = 2.0
 
 
 class DaemonError(RuntimeError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def build_analyzer(config: Config):
-    """Detector, aligner and classifier as configured; ModelError (one line) when a model won't load."""
-    from edge_fer.vision.align import DEFAULT_MARGIN, FaceAligner
-    from edge_fer.vision.analyzer import FaceAnalyzer
-    from edge_fer.vision.emotion import EmotionClassifier
-    from edge_fer.vision.mtcnn import DetectorConfig, MtcnnDetector
-
-    d, c = config.detector, config.classifier
-    classifier = EmotionClassifier(list(c.models) or None, flip=c.flip, threads=c.threads)
-    detector = MtcnnDetector(
-        DetectorConfig(
-            min_face_size=d.min_face_size, thresholds=d.thresholds, scale_factor=d.scale_factor, threads=d.threads
-        )
-    )
-    margin = DEFAULT_MARGIN if c.margin is None else c.margin
-    aligner = FaceAligner(size=max(classifier.input_size), mode=c.align, margin=margin)
-    return FaceAnalyzer(detector, aligner, classifier)
 
 
 class Daemon:
@@ -54,162 +39,126 @@ class Daemon:
         stop: threading.Event | None = None,
         notifier=None,
     ) -> None:
+        from edge_fer.capture import SourceError
+        from edge_fer.outputs.runner import OutputRunner
+        from edge_fer.runtime.pipeline import Pipeline
         from edge_fer.runtime.service import Notifier
+        from edge_fer.vision.analyzer import FaceAnalyzer
         from edge_fer.vision.onnx_session import ModelError
 
         self.config = config
         self.stop = stop or threading.Event()
         self.run_id = new_run_id()
         self.notifier = notifier if notifier is not None else Notifier()
-        self.max_frames = max_frames
-        self.preview = None
+        try:
+            self.analyzer = FaceAnalyzer.from_settings(config.detector, config.classifier)
+        except ModelError as exc:
+            raise DaemonError(str(exc), exitcodes.UNAVAILABLE) from None
+        self.outputs = OutputRunner(self._outputs(mqtt_url, preview))
+        try:
+            self.pipeline = Pipeline(
+                config,
+                self.analyzer,
+                self.outputs,
+                self.stop,
+                run_id=self.run_id,
+                notifier=self.notifier,
+                max_frames=max_frames,
+            )
+        except (SourceError, ValueError) as exc:
+            self.outputs.close(CLOSE_TIMEOUT)
+            raise DaemonError(str(exc), exitcodes.CONFIG) from None
+        self._ran = False
+
+    # -- outputs, from the config ------------------------------------------------------------------------
+
+    def _outputs(self, mqtt_url: str | None, preview: bool) -> list[Output]:
+        """Every output the config asks for, in a fixed order; none of them started."""
+        outputs: list[Output] = []
+        mqtt = self._mqtt(mqtt_url)
+        mode = self.config.output.stdout
+        if mode == "on" or (mode == "auto" and mqtt is None):
+            from edge_fer.outputs.stdout import StdoutSink
+
+            outputs.append(StdoutSink())
+        if mqtt is not None:
+            outputs.append(mqtt)
+        if self.config.http.enabled:
+            outputs.append(self._http())
+        video = self._video()
+        if video is not None:
+            outputs.append(video)
         if preview:
             from edge_fer.outputs.window import LocalPreview, PreviewUnavailable
 
             try:
-                self.preview = LocalPreview(self.stop)
+                outputs.append(LocalPreview(self.stop))
             except PreviewUnavailable as exc:
                 raise DaemonError(str(exc), exitcodes.USAGE) from None
-        try:
-            self.analyzer = build_analyzer(config)
-        except ModelError as exc:
-            raise DaemonError(str(exc), exitcodes.UNAVAILABLE) from None
-        self.http = self._http_server()
-        self.mqtt = self._mqtt_sink(mqtt_url)
-        self.sinks = self._sink_runner()
-        self.pipeline = None
+        return outputs
 
-    def _mqtt_sink(self, url: str | None):
-        from edge_fer.config.comms import mqtt_settings
+    def _mqtt(self, url: str | None) -> Output | None:
+        from edge_fer.config.comms import MqttSettings
 
-        try:
-            settings = mqtt_settings(self.config.mqtt, self.config.safe_device, url=url)
-        except ValueError as exc:
-            where, code = ("--mqtt", exitcodes.USAGE) if url else ("mqtt", exitcodes.CONFIG)
-            raise DaemonError(f"{where}: {exc}", code) from None
-        if settings is None:
+        settings = self.config.mqtt  # validated with the config: address and password already resolved
+        if url:  # --mqtt replaces the section's broker; the rest of the section still applies
+            fields = settings.model_dump(exclude={"url", "host", "port"})
+            try:
+                settings = MqttSettings.from_url(url, device=self.config.safe_device, **fields)
+            except ValueError as exc:
+                raise DaemonError(f"--mqtt: {exc}", exitcodes.USAGE) from None
+        if not settings.enabled:
             return None
-        if settings.password is not None:  # a --mqtt URL's password was not in the config: mask it in logs too
-            from edge_fer.redact import register_secrets
-
-            register_secrets([settings.password.reveal()])
         from edge_fer.outputs.mqtt.sink import MqttSink
 
         cameras = [c.safe_name for c in self.config.cameras]
         return MqttSink(settings, cameras, run_id=self.run_id, device_name=self.config.device)
 
-    def _http_server(self):
-        if not self.config.http.enabled:
-            return None
-        from edge_fer.config.comms import http_settings
-        from edge_fer.outputs.web.server import PreviewServer
+    def _http(self) -> Output:
+        from edge_fer.outputs.web.output import PreviewOutput
 
-        return PreviewServer(
-            http_settings(self.config.http),
-            lambda: (self.pipeline.latest_stats if self.pipeline else None) or {},
-            lambda: self.pipeline.health() if self.pipeline else (False, {"starting": True}),
+        return PreviewOutput(
+            self.config.http,
+            lambda: self.pipeline.health() if self._ran else (False, {"starting": True}),
             cameras=[c.safe_name for c in self.config.cameras],
         )
 
-    def _sink_runner(self):
-        from edge_fer.outputs.base import SinkRunner
-
-        sinks = []
-        mode = self.config.output.stdout
-        if mode == "on" or (mode == "auto" and self.mqtt is None):
-            from edge_fer.outputs.stdout import StdoutSink
-
-            sinks.append(StdoutSink())
-        if self.mqtt is not None:
-            sinks.append(self.mqtt)
-        if self.http is not None:
-            sinks.append(_PreviewEvents(self.http))
+    def _video(self) -> Output | None:
         video = self.config.output.video
-        if video.path is not None:
-            from edge_fer.outputs.video import VideoSink, VideoSinkConfig
+        if video.path is None:
+            return None
+        from edge_fer.outputs.video import VideoSink
 
-            try:
-                cfg = VideoSinkConfig(
-                    path=video.path,
-                    segment_seconds=video.segment_seconds,
-                    segment_mb=video.segment_mb,
-                    max_total_mb=video.max_total_mb,
-                )
-            except ValueError as exc:
-                raise DaemonError(f"output.video.path: {exc}", exitcodes.CONFIG) from None
-            fps = {c.safe_name: float(c.fps or 30.0) for c in self.config.cameras}
-            sinks.append(VideoSink(cfg, fps))
-        return SinkRunner(sinks)
+        fps = {c.safe_name: float(c.fps or 30.0) for c in self.config.cameras}
+        return VideoSink(video, fps)
 
-    def _frames_wanted(self, camera: str) -> bool:
-        watched = self.http is not None and self.http.watchers(camera) > 0
-        return watched or self.preview is not None or self.sinks.wants_frames
+    # -- running -----------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from edge_fer.capture import SourceError
-        from edge_fer.runtime.pipeline import Pipeline
+        """Start the outputs, then the pipeline; return the exit code once it has stopped and shut down."""
+        from edge_fer.outputs.web.server import PreviewError
         from edge_fer.runtime.service import install_signal_handlers
 
+        if self._ran:
+            raise RuntimeError("a Daemon runs once; build a new one to run again")
+        self._ran = True
         if threading.current_thread() is threading.main_thread():
             install_signal_handlers(self.stop)
-        consumers = []
-        if self.sinks.wants_frames:
-            consumers.append(lambda camera, frame, image: self.sinks.publish_frame(frame, image))
-        if self.preview is not None:
-            consumers.append(self.preview.show)
-        if self.http is not None:
-            consumers.append(lambda camera, frame, image: self.http.offer_frame(camera, image, frame.t_mono))
-            from edge_fer.outputs.web.server import PreviewError
-
+        try:
             try:
-                self.http.start()
+                self.outputs.start()
             except PreviewError as exc:
                 log.error("%s", exc)
+                self.outputs.close(CLOSE_TIMEOUT)
                 return exitcodes.CONFIG
-        self.sinks.start()
-        try:
-            self.pipeline = pipeline = Pipeline(
-                self.config,
-                self.analyzer,
-                self.sinks,
-                self.stop,
-                run_id=self.run_id,
-                notifier=self.notifier,
-                frame_consumers=consumers,
-                frames_wanted=self._frames_wanted,
-                on_camera_state=self.mqtt.camera_status if self.mqtt is not None else None,
-                on_stats=self._publish_stats,
-                max_frames=self.max_frames,
-            )
-        except (SourceError, ValueError) as exc:
-            self.sinks.close(2.0)
-            if self.http is not None:
-                self.http.stop(1.0)
-            log.error("%s", exc)
-            return exitcodes.CONFIG
-        try:
-            return pipeline.run()
+            return self.pipeline.run()
         finally:
-            if self.http is not None:
-                self.http.stop(1.0)
-            if self.preview is not None:
-                self.preview.close()
             self.notifier.close()
 
-    def _publish_stats(self, payload: dict) -> None:
-        if self.mqtt is not None:
-            payload["mqtt"] = self.mqtt.mqtt_stats()
-            self.mqtt.stats(payload)
-
-
-class _PreviewEvents(Sink):
-    """Feeds the latest events to the browser preview, on its own sink thread like any output."""
-
-    name = "http"
-    queue_size = 100
-
-    def __init__(self, server) -> None:
-        self.server = server
-
-    def handle(self, event) -> None:
-        self.server.offer_event(event.to_dict())
+    def close(self) -> None:
+        """Release a daemon that never ran (a run releases everything itself on its way out)."""
+        if not self._ran:
+            self._ran = True
+            self.outputs.close(CLOSE_TIMEOUT)
+            self.analyzer.detector.close()
+            self.notifier.close()

@@ -1,4 +1,4 @@
-"""The daemon's data flow: capture threads -> one inference worker -> tracker -> event policy -> sinks.
+"""The daemon's data flow: capture threads -> one inference worker -> tracker -> event policy -> outputs.
 
 Data flows one way. Each camera has its own capture thread and bounded queue; the worker (the thread
 that calls :meth:`Pipeline.run`, normally the main thread, so that systemd's watchdog is fed from the
@@ -7,7 +7,7 @@ When no frame comes the loop still turns every ``IDLE_WAIT`` seconds: the watchd
 missing camera is reported, not killed.
 
 Shutdown (the one stop event is set, the last file ended, or ``max_frames`` was reached): capture
-stops, frames already queued are processed, open tracks get their ``end`` events, sinks flush with a
+stops, frames already queued are processed, open tracks get their ``end`` events, outputs flush with a
 bounded wait and close (the video writer finishes its file), then systemd hears STOPPING=1.
 """
 
@@ -16,18 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from edge_fer.capture import CaptureThread, Frame, FrameQueue, ReconnectPolicy, open_source
+from edge_fer.capture import CaptureThread, Frame, FrameQueue, Source, open_source
 from edge_fer.config.settings import CameraConfig, Config
-from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, PolicyConfig, iso_utc_ms
-from edge_fer.runtime.stats import CameraMeters, camera_stats, stats_line
-from edge_fer.tracking.tracker import Tracker, TrackerConfig
+from edge_fer.events import EventPolicy, FaceEvent, ModelInfo, iso_utc_ms
+from edge_fer.outputs.runner import OutputRunner
+from edge_fer.runtime.stats import REQUIRED_SECTIONS, CameraMeters, StatsSnapshot, camera_stats, stats_line
+from edge_fer.tracking.tracker import Tracker
+from edge_fer.vision.analyzer import Analysis, FaceAnalyzer
 from edge_fer.vision.gated import FaceGate, make_gate
-from edge_fer.vision.types import Face
 
 log = logging.getLogger("edge_fer.pipeline")
 
@@ -36,7 +35,20 @@ SNAPSHOT_INTERVAL = 1.0  # how fresh the stats seen by the HTTP page and STATUS=
 JOIN_TIMEOUT = 1.5
 FLUSH_TIMEOUT = 2.0
 
-FrameConsumer = Callable[[str, Frame, np.ndarray], None]
+SourceFactory = Callable[[CameraConfig], Source]
+
+
+def source_from_config(cam: CameraConfig) -> Source:
+    """The source a ``cameras:`` entry names, constructed but not opened (its capture thread opens it)."""
+    return open_source(
+        cam.source,
+        width=cam.width,
+        height=cam.height,
+        fps=cam.fps,
+        fourcc=cam.fourcc,
+        realtime=cam.realtime,
+        loop=cam.loop,
+    )
 
 
 @dataclass
@@ -66,33 +78,29 @@ class Camera:
 
 
 class Pipeline:
-    """Owns the cameras and the worker loop; sinks and frame consumers are given to it."""
+    """Owns the cameras and the worker loop. Its analyzer, its outputs (one runner) and where its frames come
+    from (``sources``, a factory from a camera's config to a not-yet-opened source) are given to it, so tests
+    and ``edge-fer bench`` inject them instead of patching. Constructing it opens and starts nothing."""
 
     def __init__(
         self,
         config: Config,
-        analyzer,
-        sinks,
+        analyzer: FaceAnalyzer,
+        outputs: OutputRunner,
         stop: threading.Event,
         *,
         run_id: str,
+        sources: SourceFactory = source_from_config,
         notifier=None,
-        frame_consumers: Sequence[FrameConsumer] = (),
-        frames_wanted: Callable[[str], bool] | None = None,
-        on_camera_state: Callable[[str, str, str], None] | None = None,
-        on_stats: Callable[[dict], None] | None = None,
         max_frames: int | None = None,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.sinks = sinks
+        self.outputs = outputs
         self.stop = stop
         self.run_id = run_id
+        self.sources = sources
         self.notifier = notifier
-        self.frame_consumers = list(frame_consumers)
-        self.frames_wanted = frames_wanted
-        self.on_camera_state = on_camera_state
-        self.on_stats = on_stats
         self.max_frames = max_frames
         self.processed_total = 0
         self.started_mono = time.monotonic()
@@ -102,19 +110,11 @@ class Pipeline:
         self.cameras = [self._camera(cam) for cam in config.cameras]
         self._next_stats = time.monotonic() + config.stats.interval
         self._next_snapshot = 0.0
-        self.latest_stats: dict | None = None  # replaced whole, so other threads may read it
+        self.latest_stats: StatsSnapshot | None = None  # immutable, replaced whole: any thread may read it
         self._turn = 0
 
     def _camera(self, cam: CameraConfig) -> Camera:
-        source = open_source(
-            cam.source,
-            width=cam.width,
-            height=cam.height,
-            fps=cam.fps,
-            fourcc=cam.fourcc,
-            realtime=cam.realtime,
-            loop=cam.loop,
-        )
+        source = self.sources(cam)
         capture = CaptureThread(
             cam.safe_name,
             source,
@@ -124,48 +124,35 @@ class Pipeline:
             max_fps=cam.max_fps,
             stall_timeout=cam.stall_timeout,
             on_state=self._camera_state,
-            reconnect=ReconnectPolicy(
-                initial_delay=cam.reconnect.initial_delay,
-                max_delay=cam.reconnect.max_delay,
-                max_attempts=cam.reconnect.max_attempts,
-            ),
+            reconnect=cam.reconnect,
         )
-        t = self.config.tracking
-        tracker = Tracker(
-            TrackerConfig(
-                iou_threshold=t.iou_threshold,
-                min_hits=t.min_hits,
-                max_age=t.max_age,
-                min_face_size=t.min_face_size,
-                min_det_score=t.min_det_score,
-                smoothing_tau=t.smoothing_tau,
-                hysteresis_margin=t.hysteresis_margin,
-                min_change_duration=t.min_change_duration,
-            )
-        )
+        tracker = Tracker(self.config.tracking)
         policy = EventPolicy(
-            PolicyConfig(mode=self.config.events.mode, update_interval=self.config.events.update_interval),
+            self.config.events,
             device=self.config.safe_device,
             camera=cam.safe_name,
             run_id=self.run_id,
             model=self.model,
         )
-        d = self.config.detector
-        gate = make_gate(self.analyzer.detector, d.roi_detection, d.full_scan_interval)
+        gate = make_gate(self.analyzer.detector, self.config.detector)
         return Camera(cam, capture, tracker, policy, gate=gate)
 
     def _camera_state(self, camera: str, state: str, detail: str) -> None:
         log.debug("camera %s: %s%s", camera, state, f" ({detail})" if detail else "")  # capture logs it too
-        if self.on_camera_state is not None:
-            try:
-                self.on_camera_state(camera, state, detail)
-            except Exception:
-                log.exception("camera state callback failed")
+        self.outputs.on_camera_state(camera, state, detail)  # never blocks the capture thread calling it
 
     # -- the worker loop -------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Run until stopped; returns the process exit code (0 clean, 1 when every camera failed)."""
+        """Start the outputs (if the caller has not) and the capture threads, then work until stopped;
+        returns the process exit code (0 clean, 1 when every camera failed)."""
+        try:
+            self.outputs.start()
+        except Exception:
+            self.outputs.close(FLUSH_TIMEOUT)  # what did start is stopped again; capture never started
+            raise
+        self.started_mono = time.monotonic()  # uptime and the first stats interval count from here
+        self._next_stats = self.started_mono + self.config.stats.interval
         for cam in self.cameras:
             cam.capture.start()
         if self.notifier is not None:
@@ -207,7 +194,9 @@ class Pipeline:
     def _process(self, cam: Camera, frame: Frame) -> None:
         try:
             t = cam.stream_time(frame)
-            faces = self._analyze(cam, frame.image, t)
+            analysis = self.analyzer.analyze(frame.image, self._detector_for(cam, t))
+            self._measure(cam, analysis)
+            faces = list(analysis.faces)
             cam.last_t = t
             update = cam.tracker.update(faces, cam.last_t, frame.index)
             events = cam.policy.events(update, faces, frame.t_wall)
@@ -215,7 +204,7 @@ class Pipeline:
             done = time.monotonic()
             cam.meters.latency_ms.add((done - frame.t_mono) * 1000.0)
             cam.meters.faces_now = len(update.present) if self.config.events.mode == "tracks" else len(faces)
-            if self.frame_consumers and self._wants_frames(cam.name):
+            if self.outputs.wants_frames(cam.name):
                 self._offer_frame(cam, frame, faces, update)
         except Exception:
             # One bad frame must not stop a daemon that runs for months: log it, count it, go on.
@@ -226,42 +215,36 @@ class Pipeline:
             cam.meters.last_processed_mono = time.monotonic()
             self.processed_total += 1
 
-    def _analyze(self, cam: Camera, image: np.ndarray, t: float) -> list[Face]:
-        a = self.analyzer
-        t0 = time.perf_counter()
-        detections = a.detector.detect(image) if cam.gate is None else cam.gate.detect(image, t)
-        t1 = time.perf_counter()
-        cam.meters.detect_ms.add((t1 - t0) * 1000.0)
-        if not detections:
-            return []
-        crops = a.aligner.align_all(image, detections)
-        emotions = a.classifier.classify(crops)
-        cam.meters.classify_ms_per_face.add((time.perf_counter() - t1) * 1000.0 / len(detections))
-        return [Face(d, e) for d, e in zip(detections, emotions)]
+    @staticmethod
+    def _detector_for(cam: Camera, t: float):
+        """The camera's gated detection at stream time ``t``, or None for the analyzer's full scan."""
+        gate = cam.gate
+        return None if gate is None else (lambda image: gate.detect(image, t))
+
+    @staticmethod
+    def _measure(cam: Camera, analysis: Analysis) -> None:
+        cam.meters.detect_ms.add(analysis.detect_ms)
+        per_face = analysis.classify_ms_per_face
+        if per_face is not None:
+            cam.meters.classify_ms_per_face.add(per_face)
+        cam.meters.faces_found += len(analysis.faces)
 
     def _emit(self, events: list[FaceEvent]) -> None:
         for event in events:
-            self.sinks.publish(event)
+            self.outputs.on_event(event)
 
-    def _wants_frames(self, camera: str) -> bool:
-        return self.frames_wanted is None or self.frames_wanted(camera)
-
-    def _offer_frame(self, cam: Camera, frame: Frame, faces: list[Face], update) -> None:
+    def _offer_frame(self, cam: Camera, frame: Frame, faces, update) -> None:
         from edge_fer.outputs.annotate import annotate, faces_for_annotation
 
         # The overlay shows the last snapshot's rate: asking the meter itself would reset its interval.
-        snapshot = (self.latest_stats or {}).get("cameras", {}).get(cam.name, {})
-        fps = snapshot.get("fps_processed")
+        fps = self.latest_stats.camera(cam.name).get("fps_processed") if self.latest_stats else None
         image = annotate(frame.image, faces_for_annotation(faces, update), fps=fps, blur=self.config.output.blur_faces)
-        for consumer in self.frame_consumers:
-            try:
-                consumer(cam.name, frame, image)
-            except Exception:
-                log.exception("frame consumer failed")
+        self.outputs.on_frame(frame, image)
 
     # -- stats -----------------------------------------------------------------------------------
 
     def stats(self) -> dict:
+        """A fresh stats payload: this worker's meters, the runner's counters and each output's own section."""
         now = time.monotonic()
         payload = {
             "schema": 1,
@@ -271,8 +254,9 @@ class Pipeline:
             "uptime_s": round(now - self.started_mono, 1),
             "model": {"name": self.model.name, "sha256": self.model.sha256},
             "cameras": {c.name: camera_stats(c.meters, c.capture.stats(), now, c.gate) for c in self.cameras},
-            "sinks": {s.name: s.to_dict() for s in self.sinks.stats()},
-            "mqtt": None,
+            "sinks": {s.name: s.to_dict() for s in self.outputs.stats()},
+            **dict.fromkeys(REQUIRED_SECTIONS),
+            **self.outputs.sections(),
         }
         return payload
 
@@ -280,21 +264,19 @@ class Pipeline:
         """Refresh the snapshot every second (on this thread: the meters are not shared) and report
         it every ``stats.interval`` seconds."""
         now = time.monotonic()
-        if force or now >= self._next_snapshot:
-            self._next_snapshot = now + SNAPSHOT_INTERVAL
-            self.latest_stats = self.stats()
-        if not force and now < self._next_stats:
+        due = force or now >= self._next_stats
+        if not due and now < self._next_snapshot:
+            return
+        self._next_snapshot = now + SNAPSHOT_INTERVAL
+        self.latest_stats = snapshot = StatsSnapshot.of(self.stats(), due=due)
+        self.outputs.on_stats(snapshot)
+        if not due:
             return
         self._next_stats = now + self.config.stats.interval
-        payload = self.latest_stats
-        if self.on_stats is not None:
-            try:
-                self.on_stats(payload)
-            except Exception:
-                log.exception("stats callback failed")
-        log.info("stats: %s", stats_line(payload))
+        line = stats_line(snapshot.data)
+        log.info("stats: %s", line)
         if self.notifier is not None:
-            self.notifier.status(stats_line(payload))
+            self.notifier.status(line)
 
     def health(self) -> tuple[bool, dict]:
         """Frames flow on every camera that should deliver them: for ``/healthz`` (any thread)."""
@@ -311,7 +293,7 @@ class Pipeline:
     # -- shutdown --------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop capture, drain queued frames, end open tracks, flush and close sinks. Bounded in time."""
+        """Stop capture, drain queued frames, end open tracks, flush and close outputs. Bounded in time."""
         if self.notifier is not None:
             self.notifier.stopping("stopping")
         self.stop.set()
@@ -328,6 +310,6 @@ class Pipeline:
             update = cam.tracker.flush(now_mono if cam.last_t is None or cam.capture.source.paced else cam.last_t)
             self._emit(cam.policy.events(update, [], now_wall))
         self._maybe_stats(force=True)
-        if not self.sinks.flush(FLUSH_TIMEOUT):
-            log.warning("sinks did not flush within %.1f s; unsent events are counted in the stats", FLUSH_TIMEOUT)
-        self.sinks.close(FLUSH_TIMEOUT)
+        if not self.outputs.flush(FLUSH_TIMEOUT):
+            log.warning("outputs did not flush within %.1f s; unsent events are counted in the stats", FLUSH_TIMEOUT)
+        self.outputs.close(FLUSH_TIMEOUT)

@@ -1,17 +1,22 @@
 """Counters and windows the inference worker keeps per camera, and the stats payload built from them.
 
 Latency is measured from ``Frame.t_mono`` (capture) to the moment the frame's events were handed to
-the sinks, for every processed frame (with or without faces), so it shows what a consumer waits.
+the outputs, for every processed frame (with or without faces), so it shows what a consumer waits.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
+# Top-level sections the stats schema requires: null unless an output fills them (MQTT fills ``mqtt``).
+REQUIRED_SECTIONS = ("mqtt",)
 WINDOW = 600  # samples kept per window: ~20 s at 30 fps, enough for a stable p95
 
 
@@ -66,6 +71,7 @@ class CameraMeters:
     processed: RateMeter = field(default_factory=RateMeter)
     captured: RateMeter = field(default_factory=RateMeter)
     faces_now: int = 0
+    faces_found: int = 0  # faces the analyzer reported, over all processed frames
     frames_with_faces: int = 0
     last_processed_mono: float | None = None
 
@@ -112,3 +118,40 @@ def stats_line(payload: dict) -> str:
             f"dropped {cam['dropped']}, skipped {cam['skipped']}"
         )
     return "; ".join(parts)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """One stats payload, read-only all the way down, so any thread may keep and read it while the worker
+    builds the next. ``due``: the stats interval came round (the log line, STATUS= and the MQTT stats topic
+    report this one); other snapshots only refresh what the browser preview and the overlay show."""
+
+    data: Mapping[str, Any]
+    due: bool = False
+
+    @classmethod
+    def of(cls, payload: Mapping[str, Any], *, due: bool = False) -> StatsSnapshot:
+        return cls(_freeze(payload), due)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A fresh, mutable copy of the payload (``edge_fer/schema/stats.schema.json``)."""
+        return _thaw(self.data)
+
+    def camera(self, name: str) -> Mapping[str, Any]:
+        return self.data.get("cameras", {}).get(name, MappingProxyType({}))

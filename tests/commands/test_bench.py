@@ -54,3 +54,26 @@ def test_bench_without_roi_detection_scans_every_frame_in_full(tmp_path):
     config.write_text("detector:\n  roi_detection: false\n")
     result = bench("--frames", "10", "--config", str(config))
     assert result["region_scans"] == 0 and result["full_scans"] == result["frames"]
+
+
+def test_run_bench_measures_the_analyzer_it_is_given_without_patching_anything():
+    """A caller's analyzer (a benchmark variant) is injected; faces and timings come from its results."""
+    from edge_fer.config.settings import apply_overrides, load_config
+    from edge_fer.offline.bench import run_bench
+    from edge_fer.vision.analyzer import FaceAnalyzer
+
+    class Counting(FaceAnalyzer):
+        calls = 0
+
+        def analyze(self, image_bgr, detect=None):
+            Counting.calls += 1
+            return super().analyze(image_bgr, detect)
+
+    config = apply_overrides(load_config(None), {"output.stdout": "off"}, source="demo")
+    base = FaceAnalyzer.from_settings(config.detector, config.classifier)
+    analyzer = Counting(
+        base.detector, base.aligner, base.classifier, min_score=base.min_score, min_face_size=base.min_face_size
+    )
+    result = run_bench(config, 8, paced=False, analyzer=analyzer)
+    assert Counting.calls == result.frames >= 8
+    assert result.faces_per_frame == pytest.approx(1.0, abs=0.2) and result.detect_ms_p50 > 0

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from edge_fer.outputs.base import SinkRunner
+from edge_fer.outputs.runner import OutputRunner
 from edge_fer.outputs.stdout import StdoutSink
 from tests import factories
 
@@ -29,7 +29,7 @@ def test_each_event_is_one_json_line_flushed_at_once():
     sink = StdoutSink(stream)
     events = factories.face_events(5)
     for n, event in enumerate(events, 1):
-        sink.handle(event)
+        sink.on_event(event)
         assert stream.flushes == n  # a reader sees the line now, not when a buffer fills
     lines = stream.getvalue().splitlines()
     assert [json.loads(line) for line in lines] == [e.to_dict() for e in events]
@@ -41,7 +41,7 @@ def test_a_closed_stream_stops_the_sink_without_raising(caplog):
     sink = StdoutSink(stream)
     stream.close()
     for event in factories.face_events(3):
-        sink.handle(event)
+        sink.on_event(event)
     assert "closed" in sink.problem
     assert len([r for r in caplog.records if r.name == "edge_fer.sinks.stdout"]) == 1
 
@@ -50,15 +50,15 @@ WRITER = textwrap.dedent(
     """
     import logging, sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    from edge_fer.outputs.base import SinkRunner
+    from edge_fer.outputs.runner import OutputRunner
     from edge_fer.outputs.stdout import StdoutSink
     from tests import factories
 
-    runner = SinkRunner([StdoutSink()]).start()
+    runner = OutputRunner([StdoutSink()]).start()
     events = factories.face_events(200)
     for round in range(20):
         for event in events:
-            runner.publish(event)
+            runner.on_event(event)
         runner.flush(5.0)
     runner.close(5.0)
     (stats,) = runner.stats()
@@ -90,9 +90,9 @@ def test_reader_closing_the_pipe_is_logged_once_and_the_process_exits_cleanly():
 def test_runner_keeps_counting_after_the_pipe_broke():
     sink = StdoutSink(io.StringIO())
     sink.stream.close()
-    runner = SinkRunner([sink]).start()
+    runner = OutputRunner([sink]).start()
     for event in factories.face_events(10):
-        runner.publish(event)
+        runner.on_event(event)
     runner.close(5.0)
     (stats,) = runner.stats()
     assert stats.delivered == 10 and stats.errors == 0 and stats.problem is not None

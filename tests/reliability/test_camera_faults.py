@@ -12,15 +12,15 @@ import time
 import numpy as np
 import pytest
 
-import edge_fer.runtime.pipeline
 from edge_fer.config.settings import parse_config
-from edge_fer.outputs.base import Sink, SinkRunner
-from edge_fer.runtime.daemon import build_analyzer
+from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
 from tests.mosquitto import Subscriber, free_port
 from tests.photos import moving_face_scenes
+from tests.recording import ListOutput
 from tests.reliability.harness import DaemonProcess, write_config
 from tests.scripted import End, Gone, ScriptedSource, Stall
+from tests.wait import wait_until
 
 DEVICE = "camfaults"
 STATUS = f"edge-fer/{DEVICE}/cam0/status"
@@ -114,10 +114,10 @@ def test_ip_camera_switched_off_and_on_reports_its_states_over_mqtt_and_events_r
         return out
 
     def wait_states(*expected: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while states()[-len(expected) :] != list(expected):
-            assert time.monotonic() < deadline, f"status went {states()}, expected to end with {expected}"
-            time.sleep(0.05)
+        try:
+            wait_until(lambda: states()[-len(expected) :] == list(expected), timeout, 0.05)
+        except AssertionError:
+            raise AssertionError(f"status went {states()}, expected to end with {expected}") from None
 
     try:
         with DaemonProcess("--config", str(path)) as daemon:
@@ -126,7 +126,7 @@ def test_ip_camera_switched_off_and_on_reports_its_states_over_mqtt_and_events_r
             camera.stop()
             off_at = time.monotonic()
             wait_states("connected", "reconnecting", timeout=15)
-            time.sleep(2.0)  # a few refused attempts
+            time.sleep(2.0)  # the behaviour under test: the camera stays off a while (a few refused attempts)
             assert states()[-1] == "reconnecting"
             camera.start()
             on_at = time.monotonic()
@@ -158,64 +158,34 @@ def test_ip_camera_switched_off_and_on_reports_its_states_over_mqtt_and_events_r
 # -- in-process: the real pipeline and models, a scripted camera through the real capture thread ----------
 
 
-class ListSink(Sink):
-    name = "list"
-
-    def __init__(self) -> None:
-        self.events = []
-        self.cond = threading.Condition()
-
-    def handle(self, event) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait_for(self, predicate, timeout: float) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.events), timeout), [
-                (e.type, e.track_id) for e in self.events
-            ]
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return build_analyzer(parse_config({}))
-
-
-def run_scripted(monkeypatch, analyzer, source: ScriptedSource, config: dict):
-    """A Pipeline whose camera is ``source`` (in place of the config's), with a list sink; not yet run."""
-    monkeypatch.setattr(edge_fer.runtime.pipeline, "open_source", lambda spec, **kwargs: source)
-    sink = ListSink()
-    runner = SinkRunner([sink]).start()
-    states: list[str] = []
+def run_scripted(analyzer, sink: ListOutput, source: ScriptedSource, config: dict):
+    """A Pipeline whose one camera reads ``source`` (the factory replaces the config's demo); not yet run."""
     stop = threading.Event()
     pipeline = Pipeline(
-        parse_config(config),
-        analyzer,
-        runner,
-        stop,
-        run_id="reliability1",
-        on_camera_state=lambda camera, state, detail: states.append(state),
+        parse_config(config), analyzer, OutputRunner([sink]), stop, run_id="reliability1", sources=lambda cam: source
     )
-    return pipeline, sink, stop, states
+    return pipeline, stop
 
 
 @pytest.mark.slow
-def test_a_camera_that_disappears_ends_its_track_and_a_new_one_starts_when_it_returns(monkeypatch, analyzer, scenes):
+def test_a_camera_that_disappears_ends_its_track_and_a_new_one_starts_when_it_returns(analyzer, list_output, scenes):
     frames = [s.bgr for s in scenes]
     source = ScriptedSource([*frames, Gone(opens=3), *frames, Stall(60)], fps=20)
-    config = {"cameras": [{"source": "scripted", "reconnect": {"initial_delay": 0.4, "max_delay": 0.8}}]}
-    pipeline, sink, stop, states = run_scripted(monkeypatch, analyzer, source, config)
+    config = {"cameras": [{"source": "demo", "reconnect": {"initial_delay": 0.4, "max_delay": 0.8}}]}
+    sink = list_output
+    pipeline, stop = run_scripted(analyzer, sink, source, config)
     result: list[int] = []
     worker = threading.Thread(target=lambda: result.append(pipeline.run()), name="test-pipeline", daemon=True)
     worker.start()
     try:
         sink.wait_for(lambda es: any(e.type == "start" and e.track_id == 2 for e in es), timeout=30)
-        time.sleep(0.5)
+        # every frame of the second connection delivered: the source now sits in its final stall
+        wait_until(lambda: pipeline.cameras[0].capture.stats().captured == 2 * len(frames), 10, what="all frames")
     finally:
         stop.set()
         worker.join(10)
     assert result == [0]
+    states = [state for _, state, _ in sink.states]
     assert states[:4] == ["connecting", "connected", "reconnecting", "connected"]
     timeline = [(e.type, e.track_id) for e in sink.events if e.type in ("start", "end")]
     assert timeline == [("start", 1), ("end", 1), ("start", 2), ("end", 2)]
@@ -229,7 +199,7 @@ def test_a_camera_that_disappears_ends_its_track_and_a_new_one_starts_when_it_re
 
 
 def test_frames_of_the_wrong_shape_dtype_or_size_are_rejected_counted_and_inference_goes_on(
-    monkeypatch, analyzer, scenes, caplog
+    analyzer, list_output, scenes, caplog
 ):
     good = [s.bgr for s in scenes[:12]]
     bad = [
@@ -250,13 +220,14 @@ def test_frames_of_the_wrong_shape_dtype_or_size_are_rejected_counted_and_infere
             script.append(bad[i])
     script[len(script) // 2 : len(script) // 2] = odd_but_valid
     source = ScriptedSource([*script, End()], live=False, paced=False)
-    config = {"cameras": [{"source": "scripted"}], "events": {"mode": "every_frame"}}
-    pipeline, sink, _, _ = run_scripted(monkeypatch, analyzer, source, config)
+    config = {"cameras": [{"source": "demo"}], "events": {"mode": "every_frame"}}
+    sink = list_output
+    pipeline, _ = run_scripted(analyzer, sink, source, config)
     assert pipeline.run() == 0
     stats = pipeline.cameras[0].capture.stats()
     usable = len(good) + len(odd_but_valid)
     assert (stats.errors, stats.captured, stats.processed, stats.dropped) == (len(bad), usable, usable, 0)
-    assert pipeline.latest_stats["cameras"]["cam0"]["errors"] == len(bad)
+    assert pipeline.latest_stats.camera("cam0")["errors"] == len(bad)
     faces = [e for e in sink.events if e.type == "face"]
     assert len({e.frame for e in faces}) >= len(good) - 2, "inference went on between and after the bad frames"
     assert max(e.frame for e in faces) == usable - 1, "the last good frame, after every bad one, was analysed"

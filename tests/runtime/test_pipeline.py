@@ -10,20 +10,37 @@ from pathlib import Path
 import pytest
 
 from edge_fer.config.settings import parse_config
-from edge_fer.outputs.base import Sink, SinkRunner
-from edge_fer.runtime.daemon import build_analyzer
+from edge_fer.outputs.base import Output
+from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
+from edge_fer.vision.analyzer import FaceAnalyzer
 from tests.photos import moving_face_scenes
 
 
-class ListSink(Sink):
+def analyzer_for(config: dict) -> FaceAnalyzer:
+    cfg = parse_config(config)
+    return FaceAnalyzer.from_settings(cfg.detector, cfg.classifier)
+
+
+class ListSink(Output):
+    """Events, stats snapshots and, for the cameras in ``watch``, annotated frames."""
+
     name = "list"
 
-    def __init__(self) -> None:
-        self.events = []
+    def __init__(self, watch=()) -> None:
+        self.events, self.snapshots, self.frames, self.watch = [], [], [], set(watch)
 
-    def handle(self, event) -> None:
+    def on_event(self, event) -> None:
         self.events.append(event)
+
+    def on_stats(self, snapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    def wants_frames(self, camera: str) -> bool:
+        return camera in self.watch
+
+    def on_frame(self, frame, image) -> None:
+        self.frames.append((frame.camera, frame.index, image))
 
 
 def write_moving_clip(path: Path, frames: int = 40, size=(640, 360), fps: float = 15.0) -> Path:
@@ -46,7 +63,7 @@ def clip(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def analyzer():
-    return build_analyzer(parse_config({"detector": {"min_face_size": 40}}))
+    return analyzer_for({"detector": {"min_face_size": 40}})
 
 
 class SlowDetector:
@@ -67,16 +84,20 @@ class SlowDetector:
         return self.inner.detect_array(image, **kwargs)
 
 
-class SlowAnalyzer:
-    def __init__(self, inner, delay: float) -> None:
-        self.classifier, self.aligner = inner.classifier, inner.aligner
-        self.detector = SlowDetector(inner.detector, delay)
+def slow_analyzer(inner: FaceAnalyzer, delay: float) -> FaceAnalyzer:
+    """The same analysis with a slowed detector, injected like any analyzer."""
+    return FaceAnalyzer(
+        SlowDetector(inner.detector, delay),
+        inner.aligner,
+        inner.classifier,
+        min_score=inner.min_score,
+        min_face_size=inner.min_face_size,
+    )
 
 
-def make_pipeline(config: dict, analyzer, **kwargs) -> tuple[Pipeline, ListSink, threading.Event]:
-    sink = ListSink()
-    runner = SinkRunner([sink])
-    runner.start()
+def make_pipeline(config: dict, analyzer, sink=None, **kwargs) -> tuple[Pipeline, ListSink, threading.Event]:
+    sink = sink or ListSink()
+    runner = OutputRunner([sink])
     stop = threading.Event()
     pipeline = Pipeline(parse_config(config), analyzer, runner, stop, run_id="testrun00001", **kwargs)
     return pipeline, sink, stop
@@ -108,7 +129,7 @@ def test_one_track_id_while_the_face_moves(clip, analyzer):
 def test_detect_every_and_accounting_while_inference_is_slow(clip, analyzer):
     """A paced (real-time) file with inference slower than capture: frames drop, the ledger balances."""
     cfg = {"cameras": [{"source": str(clip), "realtime": True, "detect_every": 2, "queue_size": 1}]}
-    pipeline, _, stop = make_pipeline(cfg, SlowAnalyzer(analyzer, 0.15))
+    pipeline, _, stop = make_pipeline(cfg, slow_analyzer(analyzer, 0.15))
     samples = []
 
     def watch():
@@ -140,13 +161,15 @@ def test_stop_event_ends_open_tracks_and_returns_quickly(analyzer):
 def test_stats_payload_validates_against_the_schema(clip, analyzer):
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((Path(__file__).parents[2] / "edge_fer/schema/stats.schema.json").read_text())
-    payloads = []
     cfg = {"cameras": [{"source": str(clip), "realtime": False}], "stats": {"interval": 0.2}}
-    pipeline, _, _ = make_pipeline(cfg, SlowAnalyzer(analyzer, 0.02), on_stats=payloads.append)
+    pipeline, sink, _ = make_pipeline(cfg, slow_analyzer(analyzer, 0.02))
     assert pipeline.run() == 0
+    payloads = [s.to_dict() for s in sink.snapshots if s.due]
     assert payloads, "at least the final stats"
+    assert sink.snapshots[-1].due and sink.snapshots[-1] is pipeline.latest_stats
     for payload in payloads:
         jsonschema.validate(payload, schema)
+        assert payload["mqtt"] is None and payload["sinks"]["list"]["dropped"] == 0
     last = payloads[-1]["cameras"]["cam0"]
     assert last["processed"] == 40 and last["latency_ms_p95"] > 0 and last["detect_ms_p50"] > 0
     assert last["full_scans"] >= 1 and last["full_scans"] + last["region_scans"] == 40
@@ -172,7 +195,7 @@ def test_ensemble_events_validate_and_name_every_member(clip):
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((Path(__file__).parents[2] / "edge_fer/schema/face_event.schema.json").read_text())
     config = {"detector": {"min_face_size": 40}, "classifier": {"models": ["mini_xception", "mini_xception"]}}
-    ensemble = build_analyzer(parse_config(config))
+    ensemble = analyzer_for(config)
     cfg = {"cameras": [{"source": str(clip), "realtime": False}], "events": {"mode": "every_frame"}}
     pipeline, sink, _ = make_pipeline(cfg, ensemble, max_frames=5)
     assert pipeline.run() == 0
@@ -185,3 +208,37 @@ def test_ensemble_events_validate_and_name_every_member(clip):
             "sha256": ensemble.classifier.sha256_id,
         }
     assert ensemble.classifier.sha256_id != ensemble.classifier.models[0].sha256[:12]
+
+
+def test_frames_are_annotated_only_for_cameras_an_output_watches(clip, analyzer):
+    cfg = {
+        "cameras": [
+            {"name": "a", "source": str(clip), "realtime": False},
+            {"name": "b", "source": str(clip), "realtime": False},
+        ],
+    }
+    sink = ListSink(watch={"b"})
+    pipeline, _, _ = make_pipeline(cfg, analyzer, sink=sink)
+    assert pipeline.run() == 0
+    assert {camera for camera, _, _ in sink.frames} == {"b"}
+    assert sorted(index for _, index, _ in sink.frames) == list(range(40))
+    _, _, image = sink.frames[0]
+    assert image.ndim == 3
+
+
+def test_sources_and_analyzer_are_injected_and_the_analyzer_timings_feed_the_meters(analyzer):
+    from edge_fer.capture import DemoSource
+
+    made = []
+
+    def sources(cam):
+        made.append(cam.name)
+        return DemoSource(width=320, height=240, fps=30.0, faces=1, realtime=False)
+
+    cfg = {"cameras": [{"name": "injected", "source": "0"}]}
+    pipeline, _, _ = make_pipeline(cfg, analyzer, sources=sources, max_frames=10)
+    assert made == ["injected"], "the factory, not camera 0, gave the camera its source"
+    assert pipeline.run() == 0
+    meters = pipeline.cameras[0].meters
+    assert len(meters.detect_ms) >= 10 and meters.faces_found >= 1
+    assert meters.classify_ms_per_face.mean() > 0

@@ -1,25 +1,29 @@
-"""The MQTT output: a thin sink over :class:`~edge_fer.outputs.mqtt.reporter.MqttReporter`.
+"""The MQTT output: a thin :class:`~edge_fer.outputs.base.Output` over
+:class:`~edge_fer.outputs.mqtt.reporter.MqttReporter`.
 
-Face events arrive through the sink runner (``handle``, on this sink's thread). Camera status and stats are
-not events: the pipeline calls :meth:`MqttSink.camera_status` and :meth:`MqttSink.stats` directly, from any
-thread (the reporter is thread-safe). Connecting starts at construction, so availability, discovery and the
-initial camera states go out before the first face. ``close`` (called by the runner after ``flush``) clears
-the retained state, marks cameras stopped, publishes ``offline`` and disconnects, bounded by
-``close_timeout``.
+MQTT promises delivery, so it is a ``direct`` output: the runner hands it face events, camera states and
+stats on the caller's thread, and each goes straight into the publisher's outbox (an append under a lock),
+with no lossy queue in front. The only place a numbered event can be dropped is that outbox's bound,
+``mqtt.buffer_size`` (oldest first, counted in the ``mqtt`` stats section). Connecting starts with the
+runner's ``start``, so availability, discovery and the initial camera states go out before the first face.
+``close`` (called by the runner after ``flush``) clears the retained state, marks cameras stopped,
+publishes ``offline`` and disconnects, bounded by ``close_timeout``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from edge_fer.config.comms import MqttSettings
 from edge_fer.events import FaceEvent
-from edge_fer.outputs.base import Sink
+from edge_fer.outputs.base import Output, StatsView
 from edge_fer.outputs.mqtt.reporter import MqttReporter
-from edge_fer.outputs.mqtt.settings import MqttSettings
 
 
-class MqttSink(Sink):
+class MqttSink(Output):
     name = "mqtt"
+    direct = True
 
     def __init__(
         self,
@@ -33,28 +37,46 @@ class MqttSink(Sink):
     ) -> None:
         self.reporter = MqttReporter(settings, cameras, run_id=run_id, device_name=device_name, stale_after=stale_after)
         self.close_timeout = close_timeout
-        self.reporter.start()
+        self.started = False
 
-    def handle(self, event: FaceEvent) -> None:
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.reporter.start()
+
+    def on_event(self, event: FaceEvent) -> None:
         self.reporter.face_event(event)
+
+    def on_camera_state(self, camera: str, state: str, detail: str) -> None:
+        self.reporter.camera_status(camera, state, detail)
+
+    def on_stats(self, snapshot: StatsView) -> None:
+        """Publish the snapshots that fall due (every ``stats.interval``), as they are: ``mqtt`` included."""
+        if snapshot.due:
+            self.reporter.stats(snapshot.to_dict())
+
+    def stats_section(self) -> tuple[str, Mapping[str, Any]]:
+        return "mqtt", self.reporter.mqtt_stats()
 
     def flush(self, timeout: float) -> bool:
         """Wait until the broker has acknowledged everything queued so far (False on timeout)."""
-        return self.reporter.flush(timeout)
+        return self.reporter.flush(timeout) if self.started else True
 
     def close(self) -> None:
-        self.reporter.close(self.close_timeout)
+        """Say goodbye and disconnect; a sink that never started has no connection to close."""
+        if self.started:
+            self.reporter.close(self.close_timeout)
 
     def camera_status(self, camera: str, state: str, detail: str = "", ts: str | None = None) -> None:
+        """A camera state with an explicit timestamp, for callers outside the runner (tools, tests)."""
         self.reporter.camera_status(camera, state, detail, ts)
 
-    def stats(self, payload: Mapping) -> None:
-        self.reporter.stats(payload)
-
     def mqtt_stats(self) -> dict:
-        """The ``mqtt`` section for the pipeline's stats payload."""
+        """The ``mqtt`` section of the stats payload."""
         return self.reporter.mqtt_stats()
 
     @property
     def problem(self) -> str | None:
+        if not self.started:
+            return None
         return None if self.reporter.connected else (self.reporter.last_error or "not connected to the broker yet")

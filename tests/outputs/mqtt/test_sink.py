@@ -1,12 +1,12 @@
-"""The MQTT sink behind the real SinkRunner, against a real Mosquitto: events in, delivered, clean goodbye."""
+"""The MQTT output behind the real OutputRunner, against a real Mosquitto: events in, delivered, clean goodbye."""
 
 import json
 
 import pytest
 
-from edge_fer.outputs.base import SinkRunner
-from edge_fer.outputs.mqtt.settings import MqttSettings
+from edge_fer.config.comms import MqttSettings
 from edge_fer.outputs.mqtt.sink import MqttSink
+from edge_fer.outputs.runner import OutputRunner
 from tests.mosquitto import MOSQUITTO, Mosquitto, Subscriber
 from tests.outputs.mqtt.face_events import happy_then_sad, play
 from tests.wait import wait_until
@@ -29,11 +29,11 @@ def test_runner_delivers_every_event_and_close_says_goodbye(broker):
     sub = Subscriber(broker.port, ["edge-fer/#"]).start()
     try:
         sink = MqttSink(settings(broker.url), ["cam0"], run_id="a1b2c3d4e5f6")
-        runner = SinkRunner([sink]).start()
-        sink.camera_status("cam0", "connected", "demo")
+        runner = OutputRunner([sink], queue_size=1).start()  # a direct output: the runner's queue is not in front
+        runner.on_camera_state("cam0", "connected", "demo")
         events = [e for _, e in play(happy_then_sad())]
         for e in events:
-            runner.publish(e)
+            runner.on_event(e)
         assert runner.close(10)
         sub.wait_for(
             lambda ms: bool(ms) and ms[-1].topic == "edge-fer/kiosk-1/availability" and ms[-1].payload == b"offline"
@@ -52,9 +52,18 @@ def test_runner_delivers_every_event_and_close_says_goodbye(broker):
 def test_problem_says_why_while_the_broker_is_away(broker):
     broker.stop()
     sink = MqttSink(settings(broker.url), ["cam0"], run_id="r", close_timeout=0.2)
+    assert sink.problem is None, "nothing to say before it starts"
+    sink.start()
     try:
         wait_until(lambda: sink.problem is not None and "Connection refused" in sink.problem, 5, what="a problem")
         broker.start()
         wait_until(lambda: sink.problem is None, 5, what="the sink to connect")
     finally:
         sink.close()
+
+
+def test_built_but_never_started_it_opens_no_connection_and_closes_at_once(broker):
+    sink = MqttSink(settings(broker.url), ["cam0"], run_id="r")
+    runner = OutputRunner([sink])
+    assert runner.close(5.0)
+    assert sink.mqtt_stats()["connects"] == 0 and not sink.started

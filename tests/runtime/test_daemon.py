@@ -1,0 +1,110 @@
+"""The daemon's contract: building it starts nothing, ``close`` releases a daemon that never ran, and a run feeds
+every output through the one runner, so ``/stats.json`` shows MQTT's real state."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from edge_fer.config.settings import parse_config
+from edge_fer.runtime.daemon import Daemon
+from tests.mosquitto import free_port
+
+
+class QuietNotifier:
+    """No systemd here: what the daemon would tell it, kept."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def ready(self, text: str) -> None:
+        pass
+
+    def maybe_watchdog(self) -> None:
+        pass
+
+    def status(self, text: str) -> None:
+        self.statuses.append(text)
+
+    def stopping(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def config_with_every_output(tmp_path, http_port: int, mqtt_port: int, **extra):
+    return parse_config(
+        {
+            "cameras": [{"source": "demo", "realtime": False, "width": 320, "height": 240}],
+            "http": {"enabled": True, "port": http_port},
+            "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "reconnect_min_delay": 0.1},
+            "output": {"stdout": "on", "video": {"path": str(tmp_path / "video")}},
+            "stats": {"interval": 0.3},
+            **extra,
+        }
+    )
+
+
+def can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_building_starts_nothing_and_close_releases_a_daemon_that_never_ran(tmp_path):
+    http_port = free_port()
+    before = set(threading.enumerate())
+    daemon = Daemon(config_with_every_output(tmp_path, http_port, free_port()), notifier=QuietNotifier())
+    assert set(threading.enumerate()) == before, "no thread started"
+    assert can_bind(http_port), "no socket bound"
+    assert [o.name for o in daemon.outputs.outputs] == ["stdout", "mqtt", "http", "video"]
+    assert daemon.pipeline.cameras[0].capture.is_alive() is False
+    t0 = time.monotonic()
+    daemon.close()
+    assert time.monotonic() - t0 < 1.0
+    assert set(threading.enumerate()) == before and not (tmp_path / "video").exists()
+
+
+@pytest.mark.slow
+def test_a_run_shows_the_mqtt_section_in_stats_json_and_stops_cleanly(tmp_path, capsys):
+    http_port, mqtt_port = free_port(), free_port()  # no broker listens there: MQTT's state says so
+    stop = threading.Event()
+    config = config_with_every_output(tmp_path, http_port, mqtt_port)
+    config = config.model_copy(update={"cameras": [config.cameras[0].model_copy(update={"loop": True})]})
+    daemon = Daemon(config, stop=stop, notifier=QuietNotifier())
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(daemon.run()), name="test-daemon", daemon=True)
+    worker.start()
+    try:
+        stats = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/stats.json", timeout=2) as reply:
+                    stats = json.loads(reply.read())["pipeline"]
+            except OSError:
+                stats = None
+            if stats and stats.get("mqtt") and stats["cameras"]["cam0"]["processed"] > 0:
+                break
+            time.sleep(0.2)
+        assert stats is not None and stats["mqtt"] is not None, stats
+        assert stats["mqtt"]["connected"] is False and stats["mqtt"]["connect_failures"] >= 1
+        assert set(stats["sinks"]) == {"stdout", "mqtt", "http", "video"}
+    finally:
+        stop.set()
+        worker.join(15)
+    assert result == [0]
+    left = {t.name for t in threading.enumerate()} & {"http-serve", "output-mqtt", "output-http", "output-video"}
+    assert not left, "every output thread and the server ended"
+    assert any(p.suffix == ".avi" for p in (tmp_path / "video").iterdir()), "the video output got frames"
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert events and events[0]["type"] == "start" and events[-1]["type"] == "end"
