@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from types import ModuleType
 
 from edge_fer import __version__
@@ -46,4 +47,30 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    return int(func(args) or 0)
+    return _run(func, args)
+
+
+def _run(func, args: argparse.Namespace) -> int:
+    """Run a command; what escapes it becomes an exit code systemd can act on (``edge_fer.exitcodes``).
+
+    A configuration problem (78) or a model that cannot be loaded (69) is one line and no restart; anything
+    else escaping a command is a bug: its traceback goes to stderr (the journal under systemd) and the exit
+    code is 70, which the unit restarts (a traceback with exit 1 looked like a routine runtime failure).
+    """
+    from edge_fer import exitcodes
+    from edge_fer.config.source import ConfigError
+    from edge_fer.vision.onnx_session import ModelError
+
+    try:
+        return int(func(args) or 0)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exitcodes.CONFIG
+    except ModelError as exc:
+        print(f"edge-fer: {exc}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        print(f"edge-fer: internal error (a bug; please report it): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exitcodes.SOFTWARE

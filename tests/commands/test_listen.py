@@ -104,7 +104,10 @@ def test_json_mode_prints_the_payloads_and_count_ends_it(broker):
         (["--device", "Kitchen Pi"], "did you mean 'kitchen_pi'"),
         (["--prefix", "a/#"], "MQTT topic prefix 'a/#'"),
         (["--count", "0"], "--count must be at least 1"),
-        (["--password-file", "/nonexistent/pw", "--username", "u"], "--password-file: file /nonexistent/pw does not exist"),
+        (
+            ["--password-file", "/nonexistent/pw", "--username", "u"],
+            "--password-file: file /nonexistent/pw does not exist",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args, problem):
