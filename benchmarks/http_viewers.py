@@ -72,7 +72,8 @@ def make_frames(count: int, width: int, height: int) -> list[np.ndarray]:
 
 def analyzer_workload() -> tuple[str, Callable[[np.ndarray], list], Callable[[np.ndarray, list], np.ndarray]]:
     from edge_fer.config.settings import ClassifierSection, DetectorSettings
-    from edge_fer.vision.analyzer import FaceAnalyzer, annotate_faces
+    from edge_fer.outputs.annotate import annotate_faces
+    from edge_fer.vision.analyzer import FaceAnalyzer
 
     analyzer = FaceAnalyzer.from_settings(DetectorSettings(), ClassifierSection())
     return (

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_fer.config.settings import ClassifierSection, DetectorSettings
     from edge_fer.imageio import ImageError, load_image
-    from edge_fer.vision.analyzer import FaceAnalyzer, annotate_faces
+    from edge_fer.outputs.annotate import annotate_faces
+    from edge_fer.vision.analyzer import FaceAnalyzer
     from edge_fer.vision.onnx_session import ModelError
 
     try:

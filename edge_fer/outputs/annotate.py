@@ -144,3 +144,9 @@ def annotate(
     if fps is not None:
         _text(out, f"{fps:.1f} fps", (4, 4), scale, (255, 255, 255), thick)
     return out
+
+
+def annotate_faces(image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+    """A copy of a still image with each face's box, landmarks, emotion and confidence drawn on it
+    (``edge-fer analyze --annotate``): the same drawing as the video outputs, so both look alike."""
+    return annotate(image_bgr, [AnnotatedFace.from_face(face) for face in faces])

@@ -1,4 +1,4 @@
-"""Detect, align and classify every face of one frame: what ``edge-fer analyze`` and the daemon both call.
+"""Detect, align and classify every face of one frame: what ``edge-fer analyze``, ``bench`` and the daemon all call.
 
 All faces of a frame go through the classifier in one batch, because one inference over N crops costs
 far less than N inferences on a small CPU.
@@ -90,14 +90,3 @@ class FaceAnalyzer:
         log.debug("%d faces: %s", len(detections), ", ".join(e.label for e in emotions))
         faces = tuple(Face(detection, emotion) for detection, emotion in zip(detections, emotions))
         return Analysis(faces, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0)
-
-
-def annotate_faces(image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
-    """A copy of the image with each face's box, landmarks, emotion and confidence drawn on it.
-
-    The drawing itself lives in ``edge_fer.outputs.annotate`` (shared with the video outputs), so that a
-    still image and a video frame look the same.
-    """
-    from edge_fer.outputs.annotate import AnnotatedFace, annotate
-
-    return annotate(image_bgr, [AnnotatedFace.from_face(face) for face in faces])

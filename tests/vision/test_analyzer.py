@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edge_fer.config.settings import ClassifierSection, DetectorSettings
-from edge_fer.vision.analyzer import FaceAnalyzer, annotate_faces
+from edge_fer.outputs.annotate import annotate_faces
+from edge_fer.vision.analyzer import FaceAnalyzer
 from edge_fer.vision.emotion import EmotionClassifier
 from edge_fer.vision.mtcnn import MtcnnDetector
 from edge_fer.vision.types import EMOTIONS, LANDMARK_NAMES, Box, Detection
