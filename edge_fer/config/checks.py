@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -27,6 +28,33 @@ from pydantic import (
 from edge_fer.config.source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
 from edge_fer.vision.onnx_session import ModelError, emotion_model_path
+
+_SAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def safe_name(value: str) -> str:
+    """A name usable as one MQTT topic level and a file name: lowercase a-z, 0-9, '_' and '-'."""
+    cleaned = _SAFE.sub("_", str(value).strip().lower()).strip("_")
+    return cleaned or "unnamed"
+
+
+def check_prefix(prefix: str) -> str:
+    """An MQTT topic prefix may span levels (``home/vision``) but must not hold wildcards, empty levels or
+    ``$``; the one rule for ``mqtt.topic_prefix``, ``mqtt.discovery_prefix`` and ``edge-fer listen --prefix``."""
+    problem = None
+    if not prefix:
+        problem = "must not be empty"
+    elif any(c in prefix for c in "+#\0"):
+        problem = "must not contain '+', '#' or NUL (they are MQTT wildcards)"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        problem = "must not contain control characters"
+    elif prefix.startswith("$"):
+        problem = "must not start with '$' (reserved for broker topics such as $SYS)"
+    elif "" in prefix.split("/"):
+        problem = "must not start or end with '/' or contain '//'"
+    if problem:
+        raise ValueError(f"MQTT topic prefix {prefix!r} {problem}")
+    return prefix
 
 
 class Strict(BaseModel):

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import socket
 import ssl
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
-from edge_fer.config.checks import ExistingFile, FieldProblems, Strict, require_files
+from edge_fer.config.broker import BrokerAddress, parse_mqtt_url
+from edge_fer.config.checks import ExistingFile, FieldProblems, Strict, check_prefix, require_files, safe_name
+from edge_fer.config.secrets import Secret, resolve_password
 from edge_fer.redact import mask_url_passwords, register_secrets
 
 log = logging.getLogger("edge_fer.mqtt")
+
+HA_STATUS_TOPIC = "homeassistant/status"  # HA publishes online/offline here (its default birth topic)
 
 
 class MqttTlsSettings(Strict):
@@ -104,10 +107,6 @@ class MqttSettings(Strict):
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> MqttSettings:
-        from edge_fer.outputs.mqtt.credentials import Secret, resolve_password
-        from edge_fer.outputs.mqtt.topics import check_prefix
-        from edge_fer.outputs.mqtt.url import BrokerAddress, parse_mqtt_url
-
         problems: list[tuple[str, str]] = []
         for key in ("topic_prefix", "discovery_prefix"):
             try:
@@ -195,17 +194,17 @@ class MqttSettings(Strict):
 
     @property
     def device(self) -> str:
-        return _safe_level(self._device)
+        return safe_name(self._device)
 
     @property
     def address(self):
-        """The broker's :class:`~edge_fer.outputs.mqtt.url.BrokerAddress` (host, port, tls, username,
+        """The broker's :class:`~edge_fer.config.broker.BrokerAddress` (host, port, tls, username,
         password); None when MQTT is off."""
         return self._address
 
     @property
     def password(self):
-        """The resolved password (:class:`~edge_fer.outputs.mqtt.credentials.Secret`) or None."""
+        """The resolved password (:class:`~edge_fer.config.secrets.Secret`) or None."""
         return self._password
 
     @property
@@ -214,20 +213,12 @@ class MqttSettings(Strict):
 
     @property
     def ha_status_topic(self) -> str:
-        """Where Home Assistant announces its restarts (``<discovery_prefix>/status``)."""
-        return f"{self.discovery_prefix}/status"
+        """Where Home Assistant announces its restarts: HA's own default birth topic, whatever the prefix."""
+        return HA_STATUS_TOPIC
 
 
 MqttSection = MqttSettings  # the name used before the settings became the runtime objects
 MqttTlsSection = MqttTlsSettings
-
-
-_UNSAFE = re.compile(r"[^a-z0-9_-]+")
-
-
-def _safe_level(value: str) -> str:
-    cleaned = _UNSAFE.sub("_", str(value).strip().lower()).strip("_")
-    return cleaned or "unnamed"
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})

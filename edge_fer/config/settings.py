@@ -11,7 +11,6 @@ Files a setting depends on are checked at load, not at first use (see :mod:`edge
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from edge_fer.config.checks import (
     WritablePath,
     problems_from,
     require_files,
+    safe_name,
 )
 from edge_fer.config.choices import EventsMode, StdoutMode
 from edge_fer.config.comms import HttpSettings, MqttSettings, MqttTlsSettings
@@ -40,6 +40,7 @@ from edge_fer.config.source import (
     split_loc,
     substitute,
 )
+from edge_fer.config.sources import DEMO_MIN_SIDE, parse_source
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
 from edge_fer.redact import find_secrets, register_secrets
 from edge_fer.vision.onnx_session import DEFAULT_FLIP
@@ -68,14 +69,6 @@ __all__ = [
     "require_files",
     "safe_name",
 ]
-
-_SAFE = re.compile(r"[^a-z0-9_-]+")
-
-
-def safe_name(value: str) -> str:
-    """A name usable as one MQTT topic level and a file name: lowercase a-z, 0-9, '_' and '-'."""
-    cleaned = _SAFE.sub("_", value.strip().lower()).strip("_")
-    return cleaned or "unnamed"
 
 
 class ReconnectSettings(Strict):
@@ -145,23 +138,18 @@ class CameraConfig(Strict):
 
     @model_validator(mode="after")
     def _source_usable(self) -> CameraConfig:
-        # Build (never open) the source exactly as `run` does, so check-config refuses what run would refuse:
-        # an unknown URL scheme, a missing video file, a demo size the generator cannot draw.
-        from edge_fer.capture.source import SourceError
-        from edge_fer.capture.sources import open_source
-
+        # The rules `run` applies when it builds the source (nothing is opened), so check-config refuses
+        # what run would: an unknown URL scheme, a missing video file, a frame size the demo cannot draw.
         try:
-            open_source(
-                self.source,
-                width=self.width,
-                height=self.height,
-                fps=self.fps,
-                fourcc=self.fourcc,
-                realtime=self.realtime,
-                loop=self.loop,
-            )
-        except (SourceError, ValueError) as exc:
+            parsed = parse_source(self.source)
+        except ValueError as exc:
             raise FieldProblems([("source", str(exc))]) from None
+        if parsed.kind == "demo":
+            small = [(k, v) for k, v in (("width", self.width), ("height", self.height)) if v and v < DEMO_MIN_SIDE]
+            if small:
+                raise FieldProblems(
+                    [(k, f"the demo source draws at least {DEMO_MIN_SIDE} px (got {v})") for k, v in small]
+                )
         return self
 
     @property

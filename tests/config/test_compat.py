@@ -58,7 +58,7 @@ def test_values_between_the_old_two_sets_of_limits_are_refused_up_front(tmp_path
     )
     assert cli.main(["check-config", str(path)]) == exitcodes.CONFIG
     err = capsys.readouterr().err
-    for key in ("detector.scale_factor", "http.host", "http.token", "cameras[0].source"):
+    for key in ("detector.scale_factor", "http.host", "http.token", "cameras[0].width"):
         assert key in err
     assert "Traceback" not in err
 

@@ -16,29 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_fer.config.settings import safe_name  # one rule for topic levels, file names and config names
+from edge_fer.config.checks import check_prefix, safe_name  # one rule each, shared with the config
 
 DEFAULT_PREFIX = "edge-fer"
 CAMERA_KINDS: tuple[str, ...] = ("face", "state", "status")
 DEVICE_KINDS: tuple[str, ...] = ("availability", "stats")
-
-
-def check_prefix(prefix: str) -> str:
-    """A prefix may span levels (``home/vision``) but must not hold wildcards, empty levels or ``$``."""
-    problem = None
-    if not prefix:
-        problem = "must not be empty"
-    elif any(c in prefix for c in "+#\0"):
-        problem = "must not contain '+', '#' or NUL (they are MQTT wildcards)"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in prefix):
-        problem = "must not contain control characters"
-    elif prefix.startswith("$"):
-        problem = "must not start with '$' (reserved for broker topics such as $SYS)"
-    elif "" in prefix.split("/"):
-        problem = "must not start or end with '/' or contain '//'"
-    if problem:
-        raise ValueError(f"MQTT topic prefix {prefix!r} {problem}")
-    return prefix
 
 
 @dataclass(frozen=True, slots=True)

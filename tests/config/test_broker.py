@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_fer.outputs.mqtt.url import mask_url, parse_mqtt_url
+from edge_fer.config.broker import mask_url, parse_mqtt_url
 
 
 @pytest.mark.parametrize(

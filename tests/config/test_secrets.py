@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from edge_fer.outputs.mqtt.credentials import Secret, read_password_file, resolve_password
+from edge_fer.config.secrets import Secret, read_password_file, resolve_password
 
 
 def test_secret_never_prints():

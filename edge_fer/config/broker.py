@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from edge_fer.outputs.mqtt.credentials import Secret
+from edge_fer.config.secrets import Secret
 
 DEFAULT_PORTS: dict[str, int] = {"mqtt": 1883, "mqtts": 8883}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
