@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from edge_fer.config.comms import MqttSettings
 from edge_fer.logs import Throttle
 from edge_fer.outputs.mqtt.connection import RecordingClient, describe_connect_error, guarded
 from edge_fer.outputs.mqtt.outbox import Message, Outbox
-from edge_fer.outputs.mqtt.settings import MqttSettings
 from edge_fer.outputs.mqtt.topics import Topics
 
 log = logging.getLogger("edge_fer.mqtt")
@@ -118,10 +118,10 @@ class MqttPublisher:
         self._started = True
         s = self.settings
         if s.password is not None:
-            log.debug("MQTT: authenticating as %r", s.username)
+            log.debug("MQTT: authenticating as %r", s.address.username)
         log.info("MQTT: connecting to %s as %s", s.address.url, s.effective_client_id)
         kwargs = {"clean_start": True} if s.protocol == "5" else {}
-        self._client.connect_async(s.host, s.effective_port, s.keepalive, **kwargs)
+        self._client.connect_async(s.address.host, s.address.port, s.keepalive, **kwargs)
         self._client.loop_start()
         self._sender.start()
 
@@ -188,9 +188,9 @@ class MqttPublisher:
             mqtt.CallbackAPIVersion.VERSION2, client_id=s.effective_client_id, protocol=protocol, **session
         )
         client.suppress_exceptions = True
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password.reveal() if s.password is not None else None)
-        if s.tls is not None:
+        if s.address.username is not None:
+            client.username_pw_set(s.address.username, s.password.reveal() if s.password is not None else None)
+        if s.address.tls:
             client.tls_set_context(s.tls.context())
         client.will_set(self.topics.availability, OFFLINE, qos=max(1, s.qos), retain=True)
         client.reconnect_delay_set(s.reconnect_min_delay, s.reconnect_max_delay)  # type: ignore[arg-type]
@@ -245,7 +245,7 @@ class MqttPublisher:
                 log.exception("MQTT: on-connect hook failed")
 
     def _on_connect_fail(self, client, userdata) -> None:
-        level, text = describe_connect_error(getattr(client, "connect_error", None), self.settings.tls is not None)
+        level, text = describe_connect_error(getattr(client, "connect_error", None), self.settings.address.tls)
         self._set_error(level, f"cannot connect: {text}; {self._retrying}")
 
     def _on_pre_connect(self, client, userdata) -> None:
@@ -261,7 +261,7 @@ class MqttPublisher:
         if was_connected:
             self._set_error(logging.WARNING, f"connection lost ({reason_code}); reconnecting", attempt_failed=False)
         elif not self._attempt_reported:  # closed after TCP/TLS succeeded and before any CONNACK
-            hint = " (does the broker require a client certificate?)" if self.settings.tls is not None else ""
+            hint = " (does the broker require a client certificate?)" if self.settings.address.tls else ""
             self._set_error(
                 logging.ERROR, f"the broker closed the connection before accepting it{hint}; {self._retrying}"
             )
