@@ -58,8 +58,8 @@ def _run(func, args: argparse.Namespace) -> int:
     code is 70, which the unit restarts (a traceback with exit 1 looked like a routine runtime failure).
     """
     from edge_fer import exitcodes
+    from edge_fer.bundled import ModelError
     from edge_fer.config.source import ConfigError
-    from edge_fer.vision.onnx_session import ModelError
 
     try:
         return int(func(args) or 0)

@@ -25,9 +25,9 @@ from pydantic import (
     field_validator,
 )
 
+from edge_fer.bundled import ModelError, emotion_model_path
 from edge_fer.config.source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
-from edge_fer.vision.onnx_session import ModelError, emotion_model_path
 
 _SAFE = re.compile(r"[^a-z0-9_-]+")
 

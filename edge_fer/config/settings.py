@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from edge_fer.bundled import DEFAULT_FLIP
 from edge_fer.config.checks import (
     EmotionModelFile,
     ExistingFile,
@@ -43,7 +44,6 @@ from edge_fer.config.source import (
 from edge_fer.config.sources import DEMO_MIN_SIDE, parse_source
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
 from edge_fer.redact import find_secrets, register_secrets
-from edge_fer.vision.onnx_session import DEFAULT_FLIP
 
 __all__ = [
     "EX_CONFIG",

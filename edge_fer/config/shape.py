@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edge_fer.config.source import Loc, Problem, path_text
+from edge_fer.config.problems import Loc, Problem, path_text
 
 MAX_DEPTH = 32  # the deepest real setting is 4 levels down (cameras[0].reconnect.max_delay)
 MAX_VALUES = 100_000  # values after expanding aliases

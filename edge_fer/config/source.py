@@ -16,21 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_fer.config.problems import Loc, Problem, path_text
+
 if TYPE_CHECKING:
     import yaml
 
-Loc = tuple[str | int, ...]
-
-
-def path_text(loc: Sequence[str | int]) -> str:
-    """``("cameras", 0, "fps")`` -> ``cameras[0].fps``; an empty key shows as ``""``, so it is still a place."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + (str(part) or '""')
-    return out
 
 
 def split_loc(text: str) -> tuple[Any, ...]:
@@ -81,22 +71,6 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One mistake in a config: where (key path, YAML line) and what to do."""
-
-    message: str
-    path: str = ""
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = ""
-        if self.line is not None:
-            where = f"line {self.line}" + (f", column {self.column}" if self.column is not None else "") + ": "
-        return where + (f"{self.path}: " if self.path else "") + self.message
 
 
 class ConfigError(Exception):
