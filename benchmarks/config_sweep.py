@@ -42,7 +42,8 @@ from edge_fer.config.settings import Config  # noqa: E402
 from tests.settings_ranges import key_of, numeric_settings, text_settings, with_value  # noqa: E402
 
 TEXTS = {"blank": "", "spaces": "   ", "non-ascii": "Kamera-Küche-名前", "long": "x" * 5000}
-RUN_SECONDS = 3.0  # then SIGTERM
+START_SECONDS = 60.0  # for the models to load and the pipeline to say it is running
+RUN_SECONDS = 1.0  # running, then SIGTERM
 STOP_SECONDS = 15.0  # to stop after SIGTERM
 
 
@@ -98,29 +99,42 @@ def check_config(path: Path) -> tuple[int, str]:
 
 
 def run(path: Path, demo: bool, max_frames: int) -> tuple[int | None, str]:
+    """Exit code and stderr of ``run``: SIGTERM once the pipeline says it is running (and has had a moment
+    to process frames), unless it stopped by itself first; None when it did not stop."""
     cmd = [sys.executable, "-m", "edge_fer", "run", "--config", str(path), "--max-frames", str(max_frames)]
     if demo:
         cmd += ["--source", "demo"]
     proc = subprocess.Popen(
         cmd, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
     )
-    try:
-        _, err = proc.communicate(timeout=RUN_SECONDS)
-        return proc.returncode, err
-    except subprocess.TimeoutExpired:
+    lines: list[str] = []
+    running = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "pipeline running" in line:
+                running.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + START_SECONDS
+    while proc.poll() is None and not running.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        time.sleep(RUN_SECONDS)
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
-        _, err = proc.communicate(timeout=STOP_SECONDS)
-        return proc.returncode, err
+        proc.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-        return None, err
-
-
-def one_clear_line(err: str) -> bool:
-    lines = [line for line in err.splitlines() if line.strip()]
-    return "Traceback" not in err and 1 <= len(lines) <= 3
+        proc.wait()
+        reader.join(2)
+        return None, "".join(lines)
+    reader.join(5)
+    return proc.returncode, "".join(lines)
 
 
 def judge(case: Case, workdir: Path, max_frames: int) -> Outcome:
@@ -139,8 +153,8 @@ def judge(case: Case, workdir: Path, max_frames: int) -> Outcome:
     took = time.monotonic() - started
     if rc == 0 and "Traceback" not in err:
         return Outcome(case, "ran", f"{took:.1f} s")
-    if rc == 78 and one_clear_line(err.split("\n", 1)[-1] if err.count("\n") > 3 else err):
-        return Outcome(case, "run-refused", err.strip().splitlines()[-1])
+    if rc == 78 and "Traceback" not in err:  # refused at start: the last line says why
+        return Outcome(case, "run-refused", err.strip().splitlines()[-1] if err.strip() else "(no message)")
     tail = "\n".join(err.strip().splitlines()[-6:])
     return Outcome(case, "crashed", f"run exit {rc} after {took:.1f} s:\n{tail}")
 

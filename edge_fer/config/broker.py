@@ -19,6 +19,17 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 
 
+def valid_host(host: str) -> bool:
+    """A host name (at most 253 characters, labels of at most 63) or an IPv4/IPv6 address: what the
+    resolver and ``bind`` accept, so a bad ``mqtt.host`` or ``http.host`` is a config error, not a
+    failure inside a network thread."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***``; safe to log even when the URL is malformed."""
     m = _SCHEME.match(url)

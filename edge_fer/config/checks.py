@@ -102,6 +102,13 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
 
 
 def _existing_file(value: Path) -> Path:
+    try:
+        return _check_existing(value)
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ValueError(f"{str(value)[:80]}...: {exc.strerror or exc}") from None
+
+
+def _check_existing(value: Path) -> Path:
     if not value.exists():
         raise ValueError(f"file {value} does not exist")
     if not value.is_file():
@@ -113,6 +120,13 @@ def _existing_file(value: Path) -> Path:
 
 def _writable_path(value: Path) -> Path:
     """The path may not exist yet, but it must be creatable: its nearest existing ancestor is a writable dir."""
+    try:
+        return _check_writable(value)
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ValueError(f"cannot create {str(value)[:80]}...: {exc.strerror or exc}") from None
+
+
+def _check_writable(value: Path) -> Path:
     probe = value
     while not probe.exists():
         if probe.parent == probe:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
-from edge_fer.config.broker import BrokerAddress, parse_mqtt_url
+from edge_fer.config.broker import BrokerAddress, parse_mqtt_url, valid_host
 from edge_fer.config.checks import ExistingFile, FieldProblems, Strict, check_prefix, require_files, safe_name
 from edge_fer.config.secrets import Secret, resolve_password
 from edge_fer.redact import mask_url_passwords, register_secrets
@@ -117,8 +117,8 @@ class MqttSettings(Strict):
             problems.append(("client_id", "must not be empty (null means edge-fer-<device>)"))
         if self.reconnect_max_delay < self.reconnect_min_delay:
             problems.append(("reconnect_max_delay", f"must be >= reconnect_min_delay ({self.reconnect_min_delay})"))
-        if self.host is not None and (not self.host.strip() or any(c.isspace() for c in self.host)):
-            problems.append(("host", "must be a host name or address, without spaces"))
+        if self.host is not None and not valid_host(self.host):
+            problems.append(("host", "must be a host name (at most 253 characters) or an IP address"))
         if problems:
             raise FieldProblems(problems)
         if not self.enabled:
@@ -244,7 +244,7 @@ class HttpSettings(Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        if not v.strip() or any(c.isspace() for c in v) or not v.isascii():
+        if not valid_host(v):
             raise ValueError("must be an address to listen on, e.g. 127.0.0.1 (or 0.0.0.0 with a token)")
         return v
 

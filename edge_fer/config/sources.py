@@ -69,7 +69,11 @@ def parse_source(spec: str | int, faces: int = 1) -> SourceSpec:
                 f"camera source {text!r}: unsupported URL scheme {scheme!r}; use one of {', '.join(STREAM_SCHEMES)}"
             )
     path = Path(text).expanduser()
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a name longer than the file system allows
+        raise ValueError(f"camera source {text[:60]!r}...: {exc.strerror or exc}; {_HELP}") from None
+    if not is_file:
         what = "is a directory, not a video file" if path.is_dir() else "no such video file"
         raise ValueError(f"camera source {text!r}: {what}; {_HELP}")
     return SourceSpec("file", path)

@@ -24,6 +24,9 @@ CASES = [
     (("cameras", 0, "source"), "ftp://camera/stream", "refused"),
     (("cameras", 0, "detect_every"), 1000, "ran"),
     (("cameras", 0, "name"), "x" * 5000, "ran"),
+    (("mqtt", "host"), "x" * 5000, "refused"),  # was accepted, then an exception in paho's thread
+    (("output", "video", "path"), "x" * 5000, "refused"),  # was exit 70: "File name too long" in the check
+    (("detector", "threads"), 64, "ran"),
     (("tracking", "min_det_score"), 0.5, "refused"),  # moved to detector.min_score
 ]
 
