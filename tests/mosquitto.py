@@ -22,6 +22,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from tests.wait import wait_until
+
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
 OPENSSL = shutil.which("openssl")
@@ -142,20 +144,24 @@ class Mosquitto:
         assert not self.running, "broker already running"
         with (self.workdir / "stderr.log").open("ab") as err:
             self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)], stdout=err, stderr=err)
-        deadline = time.monotonic() + timeout
         ports = [p for p in (self.port, self.tls_port) if p]
-        while ports:
+
+        def listening() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(
                     f"mosquitto exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}{self.stderr()}"
                 )
             try:
                 socket.create_connection(("127.0.0.1", ports[0]), timeout=0.2).close()
-                ports.pop(0)
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not listen on {ports[0]}:\n{self.log_text()[-2000:]}") from None
-                time.sleep(0.05)
+                return False
+            ports.pop(0)
+            return not ports
+
+        try:
+            wait_until(listening, timeout, 0.05)
+        except AssertionError:
+            raise RuntimeError(f"mosquitto did not listen on {ports[0]}:\n{self.log_text()[-2000:]}") from None
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge_fer.runtime.service import Notifier
+from tests.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,30 +133,30 @@ def test_maybe_watchdog_is_cheap_enough_for_every_loop_turn(systemd):
 def test_a_stalled_loop_stops_the_pings(systemd):
     receiver, env_value = systemd
     notifier = Notifier({"NOTIFY_SOCKET": env_value, "WATCHDOG_USEC": "100000"})  # ping every 50 ms
-    stall = threading.Event()
-    release = threading.Event()
+    clock = FakeClock(start=0.0)  # the loop's time: 10 ms turns, stepped by the test
+    stall, hung, release = threading.Event(), threading.Event(), threading.Event()
 
     def loop():  # the inference loop's shape: wait for work with a timeout, ping, process
         while not release.is_set():
-            notifier.maybe_watchdog()
+            notifier.maybe_watchdog(clock.monotonic())
             if stall.is_set():
+                hung.set()
                 release.wait()  # a hung camera read or a deadlock
-            time.sleep(0.01)
+            clock.sleep(0.01)
 
     worker = threading.Thread(target=loop, name="fake-inference")
     worker.start()
     try:
-        time.sleep(0.5)
-        assert len(receiver.drain(0.05)) >= 4  # pinging while healthy
+        clock.run_until(lambda: clock.monotonic() >= 0.5 - 1e-9)
+        assert len(receiver.drain(0.05)) in (10, 11)  # pinging while healthy: every 50 ms for 0.5 s
         stall.set()
-        time.sleep(0.1)  # at most one more ping from the turn that stalled
+        clock.run_until(hung.is_set)  # at most one more ping from the turn that stalled
         receiver.drain(0.05)
+        clock.advance(0.6)
         assert receiver.drain(0.6) == []  # stalled: silence, so systemd's watchdog fires
-        release.set()
-        worker.join(5)
     finally:
         release.set()
-        worker.join(5)
+        clock.run_until(lambda: not worker.is_alive())  # its last 10 ms turn, then it sees the release
 
 
 def run_signal_child(tmp_path: Path, body: str, signals: list[int]) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import threading
 import time
 
 import cv2
@@ -66,7 +67,8 @@ def test_frames_are_encoded_only_while_someone_watches(make_server):
                 client.next_jpeg()
             assert server.watchers("cam0") == 1
         assert wait_until(lambda: server.watchers("cam0") == 0, timeout=5)
-        time.sleep(0.3)
+        # the encoder thread has finished its last frame and gone: the count can only stay
+        wait_until(lambda: not any(t.name.startswith("http-encode-") for t in threading.enumerate()), 5)
         encoded = stats(server)["preview"]["cameras"]["cam0"]["frames_encoded"]
         offered = feeder.offered
         assert wait_until(lambda: feeder.offered >= offered + 15)
