@@ -1,4 +1,5 @@
-"""A local HTTP server that streams MJPEG (multipart/x-mixed-replace), like IP cameras do."""
+"""Capture fixtures: a stop event per test, and a local HTTP server that streams MJPEG
+(multipart/x-mixed-replace), like IP cameras do."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class MjpegServer:
             assert ok
             self._jpegs[index] = buf.tobytes()
         return self._jpegs[index]
+
+
+@pytest.fixture
+def stop():
+    """The stop event a capture thread watches; set at teardown so no thread outlives its test."""
+    event = threading.Event()
+    yield event
+    event.set()
 
 
 @pytest.fixture

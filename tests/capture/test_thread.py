@@ -14,13 +14,6 @@ from tests.scripted import End, ScriptedSource, Stall
 from tests.wait import wait_until
 
 
-@pytest.fixture
-def stop():
-    event = threading.Event()
-    yield event
-    event.set()
-
-
 def run_to_end(capture: CaptureThread, consumer: Consumer, timeout: float = 10.0) -> None:
     for thread in (capture, consumer):
         if thread.ident is None:

@@ -1,5 +1,4 @@
 import logging
-import threading
 import time
 
 import pytest
@@ -13,13 +12,6 @@ from tests.scripted import End, Gone, ScriptedSource, Stall
 from tests.wait import wait_until
 
 FAST = ReconnectSettings(initial_delay=0.05, max_delay=0.2, jitter=0.0)
-
-
-@pytest.fixture
-def stop():
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 def frames(start: int, count: int) -> list:
