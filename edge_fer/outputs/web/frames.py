@@ -3,7 +3,8 @@
 The worker hands over every processed frame, so ``offer`` only swaps a reference. JPEG encoding
 happens on one encoder thread per camera that exists only while someone watches that camera, runs at
 most ``max_fps`` times a second, and encodes each frame once for all of its viewers. Viewers never
-queue: they take whichever part is newest when they are ready to send.
+queue: they take whichever part is newest when they are ready to send. The ``max_fps`` cap is kept
+on a :class:`~edge_fer.clock.Clock` (the real one unless a test passes a fake one).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from edge_fer.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("edge_fer.http")
 
@@ -55,8 +58,11 @@ def multipart_part(jpeg: bytes) -> bytes:
 class CameraFeed:
     """One camera's latest frame, its watcher count and, while watched, its encoder thread."""
 
-    def __init__(self, name: str, max_fps: float, jpeg_quality: int, stop: threading.Event) -> None:
+    def __init__(
+        self, name: str, max_fps: float, jpeg_quality: int, stop: threading.Event, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.name = name
+        self._clock = clock
         self._interval = 1.0 / max_fps
         self._quality = jpeg_quality
         self._stop = stop
@@ -134,15 +140,15 @@ class CameraFeed:
                     return
             if not self._fresh.wait(_IDLE_CHECK_S):
                 continue
-            delay = next_at - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            delay = next_at - self._clock.monotonic()
+            if delay > 0 and self._clock.wait(self._stop, delay):
                 break
             self._fresh.clear()
             latest = self._latest
             if latest is None or latest[0] == self._encoded_id:
                 continue
             frame_id, image, t_mono = latest
-            next_at = time.monotonic() + self._interval
+            next_at = self._clock.monotonic() + self._interval
             self._publish(frame_id, image, t_mono)
         with self._cond:
             self._encoder = None
@@ -177,8 +183,9 @@ class CameraFeed:
 class FrameHub:
     """All cameras' feeds. Cameras appear on their first frame or when declared up front."""
 
-    def __init__(self, max_fps: float, jpeg_quality: int) -> None:
+    def __init__(self, max_fps: float, jpeg_quality: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._max_fps = max_fps
+        self._clock = clock
         self._quality = jpeg_quality
         self._feeds: dict[str, CameraFeed] = {}
         self._lock = threading.Lock()
@@ -188,7 +195,7 @@ class FrameHub:
         with self._lock:
             feed = self._feeds.get(camera)
             if feed is None:
-                feed = CameraFeed(camera, self._max_fps, self._quality, self.stop_event)
+                feed = CameraFeed(camera, self._max_fps, self._quality, self.stop_event, self._clock)
                 # Copy-on-write so readers and ``offer`` never need the lock.
                 self._feeds = {**self._feeds, camera: feed}
             return feed

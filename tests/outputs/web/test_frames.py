@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge_fer.outputs.web.frames import BOUNDARY, FrameHub, encode_jpeg, multipart_part
+from tests.clock import FakeClock
 from tests.outputs.web.conftest import moving_frame
 from tests.wait import wait_until
 
@@ -80,21 +81,25 @@ def test_encoder_lives_only_while_watched(hub):
 
 
 def test_encoding_rate_is_capped():
-    fast = FrameHub(max_fps=5.0, jpeg_quality=75)
+    clock = FakeClock(start=0.0)
+    fast = FrameHub(max_fps=5.0, jpeg_quality=75, clock=clock)
     try:
-        fast.offer("cam0", moving_frame(0), time.monotonic())
+        fast.offer("cam0", moving_frame(0), clock.monotonic())
         feed = fast.get("cam0")
         feed.attach()
-        start = time.monotonic()
+        start = clock.monotonic()
         i = 1
-        while time.monotonic() - start < 1.5:
-            fast.offer("cam0", moving_frame(i), time.monotonic())
+        while clock.monotonic() - start < 1.5 - 1e-9:  # 1.5 s of a 60 fps producer, on the fake clock
+            fast.offer("cam0", moving_frame(i), clock.monotonic())
             i += 1
-            time.sleep(1 / 60)
-        elapsed = time.monotonic() - start
+            # the encoder waits out the rest of its 200 ms, or it has just encoded the newest frame
+            wait_until(lambda: clock.waiters or getattr(feed.latest_part(), "frame_id", 0) == feed.offered, 5, 0.001)
+            clock.advance(1 / 60)
+        elapsed = clock.monotonic() - start
         feed.detach()
         assert i > 40, "the producer should have offered far more frames than the cap"
-        assert 3 <= feed.encoded <= 5.0 * elapsed + 2
+        assert 3 <= feed.encoded <= 5.0 * elapsed + 1  # one at once, then one per 200 ms: 8
+        assert feed.encoded >= 7
     finally:
         assert fast.stop(5.0)
 
