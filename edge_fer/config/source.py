@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import yaml
 
 
-
 def split_loc(text: str) -> tuple[Any, ...]:
     """``cameras[1].name`` -> ``("cameras", 1, "name")``."""
     parts: list[Any] = []
