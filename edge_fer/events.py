@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from edge_fer.config.settings import EventsSettings
 from edge_fer.tracking.tracker import TrackState, TrackUpdate
@@ -209,40 +210,43 @@ class EventPolicy:
 
     def _track_event(self, kind: EventType, state: TrackState, update: TrackUpdate, ts: str) -> FaceEvent:
         end = kind is EventType.END
-        return FaceEvent(
-            device=self.device,
-            camera=self.camera,
-            run_id=self.run_id,
-            seq=self._next(),
-            ts=ts,
+        return self._numbered(
+            kind,
+            ts,
             frame=update.frame_index,
             track_id=state.track_id,
-            type=kind,
             box=state.box,
             det_score=state.det_score,
             emotion=state.emotion,
             confidence=state.confidence,
             scores=state.scores,
-            model=self.model,
             duration=max(0.0, state.duration) if end else None,
             dominant_emotion=state.dominant_emotion if end else None,
         )
 
     def _face_event(self, face: Face, track_id: int, frame: int, ts: str) -> FaceEvent:
         emotion = face.emotion
+        return self._numbered(
+            EventType.FACE,
+            ts,
+            frame=frame,
+            track_id=track_id,
+            box=face.box,
+            det_score=float(face.detection.score),
+            emotion=emotion.label,
+            confidence=emotion.confidence,
+            scores=emotion.scores or {emotion.label: emotion.confidence},
+        )
+
+    def _numbered(self, kind: EventType, ts: str, **fields: Any) -> FaceEvent:
+        """An event of this camera and run with the next ``seq``: the one place a number is given out."""
         return FaceEvent(
             device=self.device,
             camera=self.camera,
             run_id=self.run_id,
             seq=self._next(),
             ts=ts,
-            frame=frame,
-            track_id=track_id,
-            type=EventType.FACE,
-            box=face.box,
-            det_score=float(face.detection.score),
-            emotion=emotion.label,
-            confidence=emotion.confidence,
-            scores=emotion.scores or {emotion.label: emotion.confidence},
+            type=kind,
             model=self.model,
+            **fields,
         )

@@ -15,6 +15,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE``, repeatable: one config setting from the command line, as ``run`` and
+    ``check-config`` both take it."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one setting of the config (e.g. {example}); repeatable",
+    )
+
+
 def add_classifier_arguments(parser: argparse.ArgumentParser, per: str) -> None:
     """``--flip/--no-flip`` and ``--model``, with the shipped defaults spelled out in the help."""
     from edge_fer.vision.onnx_session import DEFAULT_EMOTION_MODELS, DEFAULT_FLIP, EMOTION_MODELS

@@ -11,20 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edge_fer.commands.argtypes import add_set_argument
+
 NAME = "check-config"
 HELP = "validate a config file: print the effective settings (secrets masked) or every error (exit 78)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="the YAML config file, e.g. /etc/edge-fer/edge-fer.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting as run --set would (e.g. cameras[0].source=0); repeatable",
-    )
+    add_set_argument(parser, "cameras[0].source=0, as run --set would")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing when the config is valid (for ExecStartPre=)"
     )

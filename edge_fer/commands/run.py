@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from edge_fer.commands.argtypes import positive_int
+from edge_fer.commands.argtypes import add_set_argument, positive_int
 
 NAME = "run"
 HELP = "run the daemon: capture, detect, classify, track, publish events (default command)"
@@ -26,14 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N processed frames")
     parser.add_argument("--mqtt", metavar="URL", help="publish to this broker: mqtt://[user@]host[:port] or mqtts://")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log_level")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting of the config (e.g. tracking.min_hits=5, cameras[0].source=0); repeatable",
-    )
+    add_set_argument(parser, "tracking.min_hits=5, cameras[0].source=0")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -77,13 +77,7 @@ class _Worker:
             if self.closed:
                 self.dropped[kind] += 1
                 return
-        try:
-            self._deliver(kind, payload)
-        except Exception as exc:
-            self.report_error(f"{kind} handling", exc)
-        else:
-            with self.cond:
-                self.delivered[kind] += 1
+        self._handle(kind, payload)
 
     def put_control(self, kind: str, deadline: float) -> _Control | None:
         with self.cond:
@@ -94,6 +88,16 @@ class _Worker:
             self.closed = kind == "close"
             self.cond.notify()
             return control
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        """Deliver one item and count it; an output that raises is reported and keeps receiving."""
+        try:
+            self._deliver(kind, payload)
+        except Exception as exc:
+            self.report_error(f"{kind} handling", exc)
+        else:
+            with self.cond:
+                self.delivered[kind] += 1
 
     def _deliver(self, kind: str, payload: Any) -> None:
         out = self.output
@@ -120,13 +124,7 @@ class _Worker:
                 if payload.kind == "close":
                     return
                 continue
-            try:
-                self._deliver(kind, payload)
-            except Exception as exc:
-                self.report_error(f"{kind} handling", exc)
-            else:
-                with self.cond:
-                    self.delivered[kind] += 1
+            self._handle(kind, payload)
             self.flush_failed = False
 
     def _control(self, control: _Control) -> bool:

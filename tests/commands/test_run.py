@@ -12,22 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import edge_fer
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "edge_fer/schema/face_event.schema.json"
-
-
-def edge_fer(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("NOTIFY_SOCKET", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_fer", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=full_env,
-        cwd=ROOT,
-        **kwargs,
-    )
 
 
 def events_of(stdout: str) -> list[dict]:

@@ -15,11 +15,8 @@ MQTT face events.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from tests.processes import edge_fer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,19 +41,8 @@ class DaemonProcess:
     """``python -m edge_fer ARGS`` with stdout (events) and stderr (logs) collected line by line."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None):
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        full_env.pop("NOTIFY_SOCKET", None)
-        full_env.update(env or {})
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_fer", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=full_env,
-            cwd=ROOT,
-            preexec_fn=preexec_fn,
-        )
+        self.proc = edge_fer(*args, env=env, preexec_fn=preexec_fn)
         self.out: list[Line] = []
         self.err: list[Line] = []
         self._cond = threading.Condition()

@@ -26,16 +26,10 @@ class MqttSink(Output):
     direct = True
 
     def __init__(
-        self,
-        settings: MqttSettings,
-        cameras: Sequence[str],
-        *,
-        run_id: str,
-        device_name: str | None = None,
-        stale_after: float = 5.0,
-        close_timeout: float = 2.0,
+        self, settings: MqttSettings, cameras: Sequence[str], *, close_timeout: float = 2.0, **reporter_options: Any
     ) -> None:
-        self.reporter = MqttReporter(settings, cameras, run_id=run_id, device_name=device_name, stale_after=stale_after)
+        """``reporter_options`` (``run_id``, ``device_name``, ``stale_after``) go to :class:`MqttReporter`."""
+        self.reporter = MqttReporter(settings, cameras, **reporter_options)
         self.close_timeout = close_timeout
         self.started = False
 

@@ -1,4 +1,5 @@
-"""Fixtures for the MQTT tests: a subscriber that records what arrives, and TLS files.
+"""Fixtures for the MQTT tests: publishers closed after the test, a subscriber that records what arrives,
+and TLS files.
 
 The brokers (``broker``, the shared one, and ``make_broker``, a test's own) come from tests/conftest.py.
 """
@@ -10,6 +11,25 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.mosquitto import OPENSSL, Subscriber, TlsFiles, make_tls_files
+
+
+@pytest.fixture
+def publisher():
+    """``publisher(settings, start=False)``: a publisher that is closed (bounded) when the test ends."""
+    from edge_fer.outputs.mqtt.client import MqttPublisher
+
+    made = []
+
+    def make(settings, start: bool = False):
+        p = MqttPublisher(settings)
+        made.append(p)
+        if start:
+            p.start()
+        return p
+
+    yield make
+    for p in made:
+        p.close(timeout=0.5)
 
 
 @pytest.fixture

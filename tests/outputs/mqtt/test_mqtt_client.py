@@ -18,7 +18,6 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 
 from edge_fer.config.comms import MqttSettings
-from edge_fer.outputs.mqtt.client import MqttPublisher
 from tests.wait import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
@@ -30,20 +29,6 @@ ROOT = Path(__file__).resolve().parents[3]
 def settings(url: str, **kw) -> MqttSettings:
     base = {"device": "dev", "keepalive": 5, "reconnect_min_delay": 0.1, "reconnect_max_delay": 0.5}
     return MqttSettings.from_url(url, **{**base, **kw})
-
-
-@pytest.fixture
-def publisher():
-    made: list[MqttPublisher] = []
-
-    def make(s: MqttSettings) -> MqttPublisher:
-        p = MqttPublisher(s)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close(timeout=0.5)
 
 
 def seqs(messages) -> list[int]:

@@ -6,7 +6,6 @@ import pytest
 
 from edge_fer.config.comms import MqttSettings
 from edge_fer.config.comms import MqttTlsSettings as TlsSettings
-from edge_fer.outputs.mqtt.client import MqttPublisher
 from tests.wait import wait_until
 
 FACE = "edge-fer/dev/cam0/face"
@@ -15,21 +14,6 @@ FACE = "edge-fer/dev/cam0/face"
 def tls_settings(port: int, tls: TlsSettings, **kw) -> MqttSettings:
     base = {"device": "dev", "keepalive": 5, "reconnect_min_delay": 0.1, "reconnect_max_delay": 0.3}
     return MqttSettings.from_url(f"mqtts://127.0.0.1:{port}", **{**base, "tls": tls, **kw})
-
-
-@pytest.fixture
-def publisher():
-    made: list[MqttPublisher] = []
-
-    def make(s: MqttSettings) -> MqttPublisher:
-        p = MqttPublisher(s)
-        made.append(p)
-        p.start()
-        return p
-
-    yield make
-    for p in made:
-        p.close(timeout=0.5)
 
 
 def test_tls_with_password_from_a_file(make_broker, subscribe, publisher, tls_files, tmp_path, caplog):
@@ -41,7 +25,7 @@ def test_tls_with_password_from_a_file(make_broker, subscribe, publisher, tls_fi
     s = tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca), username="edge", password_file=str(pw))
     assert "s3cret" not in repr(s)
     with caplog.at_level(logging.DEBUG, logger="edge_fer.mqtt"):
-        pub = publisher(s)
+        pub = publisher(s, start=True)
         assert pub.wait_connected(5), pub.last_error
         pub.publish(FACE, "over tls")
         assert pub.flush(5)
@@ -67,7 +51,7 @@ def test_unverifiable_brokers_are_refused_with_one_clear_error(
     port = broker.port if server == "plain" else broker.tls_port
     tls = TlsSettings(ca_file=tls_files.ca if trust == "test-ca" else None)
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
-        pub = publisher(tls_settings(port, tls))
+        pub = publisher(tls_settings(port, tls), start=True)
         wait_until(lambda: pub.stats().connect_failures >= 3, 10, what="repeated refused attempts")
     assert not pub.connected and pub.stats().connects == 0
     assert problem in pub.last_error
@@ -79,7 +63,7 @@ def test_insecure_skips_only_the_host_name_check(make_broker, subscribe, publish
     broker = make_broker(tls=(tls_files.ca, tls_files.other_cert, tls_files.other_key))
     sub = subscribe(broker.port, [FACE])
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
-        pub = publisher(tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca, insecure=True)))
+        pub = publisher(tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca, insecure=True)), start=True)
         assert pub.wait_connected(5), pub.last_error
     assert "host name check is OFF" in caplog.text
     pub.publish(FACE, "insecure")
@@ -90,7 +74,7 @@ def test_insecure_skips_only_the_host_name_check(make_broker, subscribe, publish
 def test_client_certificate(make_broker, subscribe, publisher, tls_files, with_cert):
     broker = make_broker(tls=(tls_files.ca, tls_files.server_cert, tls_files.server_key), require_client_cert=True)
     files = {"cert_file": tls_files.client_cert, "key_file": tls_files.client_key} if with_cert else {}
-    pub = publisher(tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca, **files)))
+    pub = publisher(tls_settings(broker.tls_port, TlsSettings(ca_file=tls_files.ca, **files)), start=True)
     if with_cert:
         assert pub.wait_connected(5), pub.last_error
     else:
