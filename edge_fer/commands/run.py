@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 
 from edge_fer.commands.argtypes import add_set_argument, positive_int
 
@@ -55,9 +56,14 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(config.log_level, repeat_window=config.log_repeat_window)
 
     from edge_fer.runtime.daemon import Daemon, DaemonError
+    from edge_fer.runtime.service import install_signal_handlers
 
+    # Before the models load (seconds on a small board): a SIGTERM then still sets the one stop event, and
+    # the daemon stops cleanly as soon as it is built, instead of dying by the default handler.
+    stop = threading.Event()
+    install_signal_handlers(stop)
     try:
-        daemon = Daemon(config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames)
+        daemon = Daemon(config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames, stop=stop)
     except DaemonError as exc:
         print(f"edge-fer: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -137,13 +137,10 @@ class Daemon:
     def run(self) -> int:
         """Start the outputs, then the pipeline; return the exit code once it has stopped and shut down."""
         from edge_fer.outputs.web.server import PreviewError
-        from edge_fer.runtime.service import install_signal_handlers
 
         if self._ran:
             raise RuntimeError("a Daemon runs once; build a new one to run again")
         self._ran = True
-        if threading.current_thread() is threading.main_thread():
-            install_signal_handlers(self.stop)
         try:
             try:
                 self.outputs.start()

@@ -54,6 +54,17 @@ def test_signal_drains_ends_tracks_and_exits_0_within_5_s(signum):
     assert events[-1]["type"] == "end"
 
 
+def test_sigterm_while_models_load_is_a_clean_stop():
+    """systemd may stop the unit during its start: the signal must reach the stop event, not kill."""
+    proc = edge_fer("--source", "demo")
+    line = proc.stderr.readline()  # the emotion model has loaded; the detector and outputs are being built
+    assert "emotion model" in line, line
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, line + err
+    assert "Traceback" not in err
+
+
 def _decode_frames(path: Path) -> int:
     import cv2
 
