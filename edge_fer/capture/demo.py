@@ -21,6 +21,7 @@ import numpy as np
 
 from edge_fer.capture.source import Pacer, Source, SourceError
 from edge_fer.clock import SYSTEM_CLOCK, Clock
+from edge_fer.config.sources import DEMO_FACES, DEMO_MIN_SIDE, MAX_FRAME_SIZE
 
 # Where the face and the head-and-shoulders crop lie in the 512x512 portrait (found with MTCNN).
 _FACE = (180, 65, 85, 107)  # x, y, w, h
@@ -86,12 +87,13 @@ class DemoSource(Source):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(clock)
-        if not (32 <= width <= 7680 and 32 <= height <= 4320):
-            raise ValueError(f"demo size must be between 32x32 and 7680x4320, got {width}x{height}")
+        (max_w, max_h), lo = MAX_FRAME_SIZE, DEMO_MIN_SIDE
+        if not (lo <= width <= max_w and lo <= height <= max_h):
+            raise ValueError(f"demo size must be between {lo}x{lo} and {max_w}x{max_h}, got {width}x{height}")
         if not 0 < fps <= 1000:
             raise ValueError(f"demo fps must be in (0, 1000], got {fps}")
-        if not 1 <= faces <= 64:
-            raise ValueError(f"demo faces must be between 1 and 64, got {faces}")
+        if not DEMO_FACES[0] <= faces <= DEMO_FACES[1]:
+            raise ValueError(f"demo faces must be between {DEMO_FACES[0]} and {DEMO_FACES[1]}, got {faces}")
         self.width, self.height, self.fps, self.faces, self.realtime = width, height, float(fps), faces, realtime
         self.cols = math.ceil(math.sqrt(faces))
         self.rows = math.ceil(faces / self.cols)

@@ -41,7 +41,7 @@ from edge_fer.config.source import (
     split_loc,
     substitute,
 )
-from edge_fer.config.sources import DEMO_MIN_SIDE, parse_source
+from edge_fer.config.sources import DEMO_MIN_SIDE, MAX_FRAME_SIZE, parse_source
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
 from edge_fer.redact import find_secrets, register_secrets
 
@@ -101,8 +101,8 @@ ReconnectConfig = ReconnectSettings  # the name used before the settings became 
 class CameraConfig(Strict):
     name: str = "cam0"
     source: str = "demo"
-    width: Annotated[int, Field(ge=16, le=7680)] | None = None
-    height: Annotated[int, Field(ge=16, le=4320)] | None = None
+    width: Annotated[int, Field(ge=16, le=MAX_FRAME_SIZE[0])] | None = None
+    height: Annotated[int, Field(ge=16, le=MAX_FRAME_SIZE[1])] | None = None
     fps: Annotated[float, Field(gt=0, le=240)] | None = None
     fourcc: str | None = None
     realtime: bool = True

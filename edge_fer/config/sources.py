@@ -23,6 +23,7 @@ from typing import Literal
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 DEMO_FACES = (1, 16)  # the demo draws this many faces at most
 DEMO_MIN_SIDE = 32  # the demo draws frames at least this wide and high
+MAX_FRAME_SIZE = (7680, 4320)  # widest and tallest frame a camera may be asked for (8K UHD)
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _HELP = "use demo, a camera index (0), /dev/videoN, a URL or an existing file"
 

@@ -146,9 +146,6 @@ class MqttStats(_Closed):
     resent: Count = Field(0, description="Messages sent again after a reconnect (a subscriber may see these twice).")
     connects: Count = Field(0, description="Successful connections since start.")
     connect_failures: Count = Field(0, description="Connection attempts that failed or were refused.")
-    callback_errors: Count = Field(
-        0, description="Exceptions raised in the publisher's paho callbacks (bugs; each is logged with a traceback)."
-    )
     last_error: str | None = Field(None, description="The last connection problem, null while connected.")
 
 
