@@ -10,37 +10,16 @@ from pathlib import Path
 import pytest
 
 from edge_fer.config.settings import parse_config
-from edge_fer.outputs.base import Output
 from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
 from edge_fer.vision.analyzer import FaceAnalyzer
 from tests.photos import moving_face_scenes
+from tests.recording import ListOutput
 
 
 def analyzer_for(config: dict) -> FaceAnalyzer:
     cfg = parse_config(config)
     return FaceAnalyzer.from_settings(cfg.detector, cfg.classifier)
-
-
-class ListSink(Output):
-    """Events, stats snapshots and, for the cameras in ``watch``, annotated frames."""
-
-    name = "list"
-
-    def __init__(self, watch=()) -> None:
-        self.events, self.snapshots, self.frames, self.watch = [], [], [], set(watch)
-
-    def on_event(self, event) -> None:
-        self.events.append(event)
-
-    def on_stats(self, snapshot) -> None:
-        self.snapshots.append(snapshot)
-
-    def wants_frames(self, camera: str) -> bool:
-        return camera in self.watch
-
-    def on_frame(self, frame, image) -> None:
-        self.frames.append((frame.camera, frame.index, image))
 
 
 def write_moving_clip(path: Path, frames: int = 40, size=(640, 360), fps: float = 15.0) -> Path:
@@ -59,11 +38,6 @@ def write_moving_clip(path: Path, frames: int = 40, size=(640, 360), fps: float 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return write_moving_clip(tmp_path_factory.mktemp("clip") / "moving.avi")
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    return analyzer_for({"detector": {"min_face_size": 40}})
 
 
 class SlowDetector:
@@ -95,8 +69,8 @@ def slow_analyzer(inner: FaceAnalyzer, delay: float) -> FaceAnalyzer:
     )
 
 
-def make_pipeline(config: dict, analyzer, sink=None, **kwargs) -> tuple[Pipeline, ListSink, threading.Event]:
-    sink = sink or ListSink()
+def make_pipeline(config: dict, analyzer, sink=None, **kwargs) -> tuple[Pipeline, ListOutput, threading.Event]:
+    sink = sink or ListOutput()
     runner = OutputRunner([sink])
     stop = threading.Event()
     pipeline = Pipeline(parse_config(config), analyzer, runner, stop, run_id="testrun00001", **kwargs)
@@ -217,7 +191,7 @@ def test_frames_are_annotated_only_for_cameras_an_output_watches(clip, analyzer)
             {"name": "b", "source": str(clip), "realtime": False},
         ],
     }
-    sink = ListSink(watch={"b"})
+    sink = ListOutput(watch={"b"})
     pipeline, _, _ = make_pipeline(cfg, analyzer, sink=sink)
     assert pipeline.run() == 0
     assert {camera for camera, _, _ in sink.frames} == {"b"}
