@@ -33,11 +33,6 @@ def make(detector: dict | None = None, classifier: dict | None = None) -> FaceAn
     return FaceAnalyzer.from_settings(DetectorSettings(**(detector or {})), ClassifierSection(**(classifier or {})))
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    return make()
-
-
 def test_the_astronaut_is_found_and_happy(analyzer):
     faces = analyzer.analyze(astronaut_bgr()).faces
     assert len(faces) == 1
