@@ -11,7 +11,7 @@ from types import ModuleType
 from edge_fer import __version__
 
 # Order is the order shown in --help. The first is the default when no subcommand is given.
-COMMAND_MODULES: tuple[str, ...] = ("run", "analyze", "eval", "bench", "check_config", "listen")
+COMMAND_MODULES: tuple[str, ...] = ("run", "analyze", "eval", "eval_wild", "bench", "check_config", "listen")
 DEFAULT_COMMAND = "run"
 
 

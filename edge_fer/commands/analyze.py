@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from edge_fer.commands.argtypes import add_classifier_arguments, positive_int
+from edge_fer.commands.analyzer_options import add_analyzer_arguments, analyzer_from_args
+from edge_fer.commands.argtypes import positive_int
 
 NAME = "analyze"
 HELP = "Find faces and their emotions in still images; print a table or one JSON line per image."
-OPTION_OF = {"models": "--model", "margin": "--margin", "align": "--align", "flip": "--flip"}
 WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -26,31 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=40_000_000,
         help="refuse images with more pixels, before decoding them (40000000)",
     )
-    from edge_fer.config.settings import DetectorSettings
-
-    default = DetectorSettings().min_face_size  # the daemon's detector.min_face_size: both find the same faces
-    parser.add_argument(
-        "--min-face", metavar="PX", type=_min_face, default=default, help=f"smallest face to look for ({default:g})"
-    )
-    add_classifier_arguments(parser, per="face")
-    parser.add_argument(
-        "--align", choices=("similarity", "box"), default="similarity", help="face crop: landmarks or box"
-    )
-    parser.add_argument(
-        "--margin", type=float, default=None, help="extra context around the face, fraction per side (0)"
-    )
-
-
-def _min_face(text: str) -> float:
-    """A face size the config's ``detector.min_face_size`` would accept, checked by that same model."""
-    from pydantic import ValidationError
-
-    from edge_fer.config.settings import DetectorSettings
-
-    try:
-        return DetectorSettings(min_face_size=text).min_face_size
-    except ValidationError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc.errors()[0]['msg']} (pixels)") from None
+    add_analyzer_arguments(parser)
 
 
 def _error(message: str) -> None:
@@ -103,29 +79,12 @@ def run(args: argparse.Namespace) -> int:
 
     prepare_opencv(args.max_pixels)
 
-    from pydantic import ValidationError
-
-    from edge_fer.config.settings import ClassifierSection, DetectorSettings
     from edge_fer.imageio import ImageError, load_image
     from edge_fer.outputs.annotate import annotate_faces
-    from edge_fer.vision.analyzer import FaceAnalyzer
-    from edge_fer.vision.onnx_session import ModelError
 
-    try:
-        # The daemon's own sections and factory, so that analyze and the daemon find the same faces.
-        detector = DetectorSettings(min_face_size=args.min_face, roi_detection=False)
-        classifier = ClassifierSection(models=args.model or [], flip=args.flip, align=args.align, margin=args.margin)
-        analyzer = FaceAnalyzer.from_settings(detector, classifier)
-    except ModelError as exc:
-        _error(str(exc))
-        return exitcodes.UNAVAILABLE
-    except ValidationError as exc:  # a model file that is not there, an alignment margin out of range
-        problem = exc.errors()[0]
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        message = problem["msg"].removeprefix("Value error, ")
-        _error(f"{OPTION_OF.get(field, field)}: {message}")
-        # A missing model is an installation problem, as when the file is there but unusable.
-        return exitcodes.UNAVAILABLE if field == "models" else exitcodes.USAGE
+    analyzer = analyzer_from_args(args, _error)
+    if isinstance(analyzer, int):
+        return analyzer
     writer = _AnnotatedWriter(Path(args.annotate)) if args.annotate else None
     failed = 0
     for name in args.images:
