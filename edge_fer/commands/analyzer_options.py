@@ -52,7 +52,13 @@ def analyzer_from_args(args: argparse.Namespace, error: Callable[[str], None]):
     try:
         # Full scans on every picture: stills have no previous frame for gated detection to follow.
         detector = DetectorSettings(min_face_size=args.min_face, roi_detection=False)
-        classifier = ClassifierSection(models=args.model or [], flip=args.flip, align=args.align, margin=args.margin)
+        classifier = ClassifierSection(
+            models=args.model or [],
+            flip=args.flip,
+            align=args.align,
+            margin=args.margin,
+            relight_dark=args.relight_dark,
+        )
         return FaceAnalyzer.from_settings(detector, classifier)
     except ModelError as exc:
         error(str(exc))

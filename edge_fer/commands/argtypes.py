@@ -39,6 +39,12 @@ def add_classifier_arguments(parser: argparse.ArgumentParser, per: str) -> None:
         help=f"average each {per} with its mirror image (default: {'on' if DEFAULT_FLIP else 'off'})",
     )
     parser.add_argument(
+        "--relight-dark",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"stretch dark {per}s to the light the models learnt from, as the daemon does (default: on)",
+    )
+    parser.add_argument(
         "--model",
         metavar="MODEL",
         action="append",

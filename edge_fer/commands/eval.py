@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge-fer eval: {message}", file=sys.stderr, flush=True)
 
     try:
-        classifier = EmotionClassifier(args.model, flip=args.flip)
+        classifier = EmotionClassifier(args.model, flip=args.flip, relight=args.relight_dark)
     except ModelError as exc:
         warn(str(exc))
         return exitcodes.UNAVAILABLE

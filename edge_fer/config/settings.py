@@ -194,6 +194,7 @@ class ClassifierSection(Strict):
     align: Literal["similarity", "box"] = "similarity"
     margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default
     threads: Annotated[int, Field(ge=1, le=64)] = 1
+    relight_dark: bool = True  # stretch faces darker than a grey mean of 60 to FER2013's light (vision.emotion)
 
 
 # Keys that moved to another section: an old config naming one is refused with one line naming the new key.

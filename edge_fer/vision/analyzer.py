@@ -65,7 +65,12 @@ class FaceAnalyzer:
         from edge_fer.vision.emotion import EmotionClassifier
         from edge_fer.vision.mtcnn import MtcnnDetector
 
-        emotion = EmotionClassifier(list(classifier.models) or None, flip=classifier.flip, threads=classifier.threads)
+        emotion = EmotionClassifier(
+            list(classifier.models) or None,
+            flip=classifier.flip,
+            threads=classifier.threads,
+            relight=classifier.relight_dark,
+        )
         mtcnn = MtcnnDetector(detector)
         margin = DEFAULT_MARGIN if classifier.margin is None else classifier.margin
         aligner = FaceAligner(size=max(emotion.input_size), mode=classifier.align, margin=margin)

@@ -108,8 +108,9 @@ def raw_scores(crops: list[np.ndarray]) -> np.ndarray:
 
 
 def classifier(models=MODEL, flip: bool = False) -> EmotionClassifier:
-    """One model whose scores are its ONNX output as it is: no flip averaging unless asked."""
-    return EmotionClassifier(models, flip=flip)
+    """One model whose scores are its ONNX output as it is: no flip averaging unless asked, and no relighting
+    of dark crops (tested on its own below; one of the crops is a dark patch)."""
+    return EmotionClassifier(models, flip=flip, relight=False)
 
 
 def test_default_model_identity():
@@ -339,3 +340,31 @@ def test_colour_order_reaches_a_three_channel_model(tmp_path):
     logits = np.array([0.0, 1.0, 2.0])
     expected = np.exp(logits) / np.exp(logits).sum()
     assert results["rgb"].scores["sad"] == pytest.approx(expected[2], abs=1e-5)
+
+
+def test_relight_leaves_lit_crops_alone_and_stretches_dark_ones():
+    from edge_fer.vision.emotion import DARK_MEAN, LIT_MEAN, LIT_STD, relight_dark
+
+    lit = np.full((48, 48), int(DARK_MEAN) + 1, np.uint8)
+    assert relight_dark(lit) is lit
+    rng = np.random.default_rng(0)
+    dark = np.clip(rng.normal(30, 10, (48, 48)), 0, 255).astype(np.uint8)
+    out = relight_dark(dark)
+    assert out.dtype == np.uint8 and out.shape == dark.shape
+    assert abs(out.mean() - LIT_MEAN) < 3 and abs(out.std() - LIT_STD) < 3
+    assert np.corrcoef(out.ravel(), dark.ravel())[0, 1] > 0.99  # same picture, other light
+    flat = np.full((48, 48), 10, np.uint8)  # no contrast to stretch: a mid-grey patch, no division by zero
+    assert relight_dark(flat).std() == 0
+
+
+def test_a_smile_in_the_dark_is_still_a_smile(crops):
+    """The astronaut's face at a fifth of its light: relighting gives the model back the lit face."""
+    dark = (crops[0].astype(np.float32) * 0.2).astype(np.uint8)
+    assert cv2.cvtColor(dark, cv2.COLOR_BGR2GRAY).mean() < 60
+    lit_probs = EmotionClassifier().predict(crops[:1])[0]
+    relit = EmotionClassifier(relight=True).predict([dark])[0]
+    plain = EmotionClassifier(relight=False).predict([dark])[0]
+    happy = EMOTIONS.index("happy")
+    assert relit.argmax() == happy
+    assert np.abs(relit - lit_probs).sum() < np.abs(plain - lit_probs).sum()
+    assert np.allclose(EmotionClassifier(relight=False).predict(crops[:1]), lit_probs[None], atol=1e-6)
