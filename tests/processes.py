@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def edge_fer(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
     """The real command with piped text stdout/stderr, unbuffered, run from the repository root.
 
-    ``NOTIFY_SOCKET`` is removed so that a test run under systemd does not notify the test's own unit.
+    The test's own ``NOTIFY_SOCKET`` is removed so that a test run under systemd does not notify its unit;
+    one given in ``env`` (a test's socket) is kept.
     """
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("NOTIFY_SOCKET", None)
+    inherited = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    full_env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "edge_fer", *args],
         stdout=subprocess.PIPE,
