@@ -54,7 +54,7 @@ def main() -> int:
 
     import cv2
 
-    from edge_fer.config.settings import parse_config
+    from edge_fer.config.loading import parse_config
     from edge_fer.vision.analyzer import FaceAnalyzer
     from edge_fer.vision.types import Box
 

@@ -115,7 +115,7 @@ def main() -> int:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from edge_fer.config.settings import parse_config
+    from edge_fer.config.loading import parse_config
     from edge_fer.vision.analyzer import FaceAnalyzer
 
     def build_analyzer(config):

@@ -32,7 +32,7 @@ KEYS = ("processed_fps", "detect_ms_p50", "full_scan_ms_p50", "latency_ms_p50", 
 
 
 def child(variant: str, frames: int, paced: bool, source: str, width: int, height: int, min_face: float) -> dict:
-    from edge_fer.config.settings import apply_overrides, load_config
+    from edge_fer.config.loading import apply_overrides, load_config
     from edge_fer.offline import bench
 
     overrides = {

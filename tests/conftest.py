@@ -27,7 +27,7 @@ def _need_mosquitto() -> None:
 def analyzer():
     """The daemon's analyzer with the default config: the shipped MTCNN and emotion models. Shared:
     tests must not change its settings (build their own for other settings)."""
-    from edge_fer.config.settings import parse_config
+    from edge_fer.config.loading import parse_config
     from edge_fer.vision.analyzer import FaceAnalyzer
 
     config = parse_config({})

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
-    from edge_fer.config.settings import ConfigError, apply_overrides, load_config
+    from edge_fer.config.loading import apply_overrides, load_config
+    from edge_fer.config.settings import ConfigError
     from edge_fer.logs import setup_logging
 
     setup_logging("warning")

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from edge_fer.config.settings import EX_CONFIG, ConfigError, apply_overrides, load_config, parse_assignment
+    from edge_fer.config.loading import apply_overrides, load_config
+    from edge_fer.config.settings import EX_CONFIG, ConfigError, parse_assignment
     from edge_fer.redact import mask_secrets
 
     try:

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
-    from edge_fer.config.settings import ConfigError, apply_overrides, load_config
+    from edge_fer.config.loading import apply_overrides, load_config
+    from edge_fer.config.settings import ConfigError
     from edge_fer.logs import setup_logging
 
     setup_logging(args.log_level or "info")
@@ -76,7 +77,8 @@ def set_overrides_problem(config, items: list[str]):
     The line names the key and never the value: a ``--set`` may carry a password or a token, and
     stderr goes to the journal.
     """
-    from edge_fer.config.settings import ConfigError, apply_overrides, parse_assignment
+    from edge_fer.config.loading import apply_overrides
+    from edge_fer.config.settings import ConfigError, parse_assignment
 
     pairs = {}
     for item in items:

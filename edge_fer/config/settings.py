@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from edge_fer.bundled import DEFAULT_FLIP
 from edge_fer.config.checks import (
@@ -25,7 +25,6 @@ from edge_fer.config.checks import (
     FieldProblems,
     Strict,
     WritablePath,
-    problems_from,
     require_files,
     safe_name,
 )
@@ -33,17 +32,10 @@ from edge_fer.config.choices import EventsMode, StdoutMode
 from edge_fer.config.comms import HttpSettings, MqttSettings, MqttTlsSettings
 from edge_fer.config.source import (
     ConfigError,
-    Document,
-    Problem,
     parse_assignment,
-    parse_yaml,
-    set_path,
-    split_loc,
-    substitute,
 )
 from edge_fer.config.sources import DEMO_MIN_SIDE, MAX_FRAME_SIZE, parse_source
 from edge_fer.exitcodes import CONFIG as EX_CONFIG
-from edge_fer.redact import find_secrets, register_secrets
 
 __all__ = [
     "EX_CONFIG",
@@ -62,10 +54,7 @@ __all__ = [
     "TrackingSettings",
     "VideoSettings",
     "WritablePath",
-    "apply_overrides",
-    "load_config",
     "parse_assignment",
-    "parse_config",
     "require_files",
     "safe_name",
 ]
@@ -355,109 +344,3 @@ class Config(Strict):
     @property
     def safe_device(self) -> str:
         return safe_name(self.device)
-
-
-def _validate(
-    data: Any,
-    source: str,
-    doc: Document | None,
-    base_dir: Path | None,
-    extra: list[tuple[tuple[Any, ...], Problem]],
-    hide: frozenset[tuple[Any, ...]] = frozenset(),
-) -> Config:
-    """Validate, then raise every problem (``extra`` ones first found while reading) sorted by line.
-
-    Validation errors at a key in ``hide`` are dropped: a value whose ``${...}`` failed is already
-    reported, and its leftover text would only add noise.
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        message = f"the top level must be a mapping of sections (cameras:, events:, ...), not {_kind(data)}"
-        raise ConfigError(source, [Problem(message, line=1 if doc else None)])
-    problems = list(extra)
-    config = None
-    try:
-        config = Config.model_validate(data, context={"base_dir": base_dir})
-    except ValidationError as exc:
-        problems += [(loc, p) for loc, p in problems_from(exc, Config, doc) if loc not in hide]
-    if problems or config is None:
-        ordered = sorted(problems, key=lambda item: (item[1].line or 0, item[1].path))
-        raise ConfigError(source, [p for _, p in ordered])
-    register_secrets(find_secrets(config.model_dump(mode="json")))
-    return config
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", str: "a single value", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def parse_config(data: Any, source: str = "config", base_dir: str | Path | None = None) -> Config:
-    """Validate already-loaded data (a dict). Raises :class:`ConfigError` with every problem found."""
-    return _validate(data, source, None, Path(base_dir) if base_dir else None, [])
-
-
-def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, substitute ``${...}``, validate. Raises :class:`ConfigError` with every problem found.
-
-    ``None`` means no file: the defaults. Secrets found in the config are registered with the log
-    redactor, so they never appear in a log line.
-    """
-    if path is None:
-        return parse_config({}, "defaults")
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, ["file not found; pass --config with an existing file"]) from None
-    except IsADirectoryError:
-        raise ConfigError(source, ["is a directory; pass the YAML file itself"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [f"cannot read: {exc}"]) from None
-    doc = parse_yaml(text, source)
-    if doc.data is None:
-        raise ConfigError(
-            source,
-            ["the file has no settings (empty or only comments); start from config/edge-fer.yaml, or omit --config"],
-        )
-    sub = substitute(doc.data, environ)
-    register_secrets(sub.secrets)
-    # The document's own problems keep their text path: a key such as 'a[' or 'x.y' has no key-path syntax.
-    extra = [((), p) for p in doc.problems] + [(loc, doc.problem(loc, m)) for loc, m in sub.problems]
-    hide = frozenset(loc for loc, _ in sub.problems)
-    return _validate(sub.data, source, doc, path.resolve().parent, extra, hide)
-
-
-# --- command-line overrides -------------------------------------------------------------------
-
-
-def apply_overrides(
-    config: Config,
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    source: str | None = None,
-) -> Config:
-    """A new config with command-line values applied, validated like the file.
-
-    ``source`` replaces the first camera's source (with no config file that camera is the only
-    one). ``overrides`` maps key paths to values: ``{"output.video.path": "out.mp4",
-    "cameras[0].fps": 15, "log_level": "debug"}``; ``None`` values are skipped, so argparse
-    defaults can be passed as they are. Relative paths are relative to the working directory.
-    Raises :class:`ConfigError` (source ``command line``) naming the key path of each problem.
-    """
-    data = config.model_dump(mode="python")
-    problems: list[tuple[tuple[Any, ...], Problem]] = []
-    if source is not None:
-        data["cameras"][0]["source"] = source
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        loc = split_loc(key)
-        try:
-            set_path(data, loc, value)
-        except (KeyError, IndexError, TypeError) as exc:
-            problems.append((loc, Problem(f"cannot set: {exc.args[0] if exc.args else exc}", key)))
-    return _validate(data, "command line", None, None, problems)

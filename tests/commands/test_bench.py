@@ -58,7 +58,7 @@ def test_bench_without_roi_detection_scans_every_frame_in_full(tmp_path):
 
 def test_run_bench_measures_the_analyzer_it_is_given_without_patching_anything():
     """A caller's analyzer (a benchmark variant) is injected; faces and timings come from its results."""
-    from edge_fer.config.settings import apply_overrides, load_config
+    from edge_fer.config.loading import apply_overrides, load_config
     from edge_fer.offline.bench import run_bench
     from edge_fer.vision.analyzer import FaceAnalyzer
 

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from edge_fer.config.settings import Config, ConfigError, parse_config
+from edge_fer.config.loading import parse_config
+from edge_fer.config.settings import Config, ConfigError
 from edge_fer.runtime.daemon import Daemon
 from tests.settings_ranges import numeric_settings, with_value
 

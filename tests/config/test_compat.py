@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from edge_fer import cli, exitcodes
-from edge_fer.config.settings import ConfigError, load_config
+from edge_fer.config.loading import load_config
+from edge_fer.config.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

@@ -12,16 +12,14 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from edge_fer.config.loading import apply_overrides, load_config, parse_config
 from edge_fer.config.settings import (
     EX_CONFIG,
     Config,
     ConfigError,
     FieldProblems,
     Strict,
-    apply_overrides,
-    load_config,
     parse_assignment,
-    parse_config,
     require_files,
 )
 from edge_fer.redact import REDACTOR

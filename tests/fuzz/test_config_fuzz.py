@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from edge_fer.cli import main
-from edge_fer.config.settings import Config, ConfigError, load_config
+from edge_fer.config.loading import load_config
+from edge_fer.config.settings import Config, ConfigError
 from edge_fer.config.source import path_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from edge_fer.config.broker import mask_url, parse_mqtt_url
-from edge_fer.config.settings import Config, ConfigError, parse_config
+from edge_fer.config.loading import parse_config
+from edge_fer.config.settings import Config, ConfigError
 from edge_fer.redact import REDACTOR
 
 EXAMPLES = int(os.environ.get("EDGE_FER_FUZZ_EXAMPLES", "300"))

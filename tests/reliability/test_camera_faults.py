@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from edge_fer.config.settings import parse_config
+from edge_fer.config.loading import parse_config
 from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
 from tests.mosquitto import Subscriber, free_port

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from edge_fer.config.settings import parse_config
+from edge_fer.config.loading import parse_config
 from edge_fer.runtime.daemon import Daemon
 from tests.mosquitto import free_port
 

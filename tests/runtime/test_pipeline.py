@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_fer.config.settings import parse_config
+from edge_fer.config.loading import parse_config
 from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
 from edge_fer.vision.analyzer import FaceAnalyzer

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.config.settings import ConfigError, DetectorSettings, parse_config
+from edge_fer.config.loading import parse_config
+from edge_fer.config.settings import ConfigError, DetectorSettings
 from edge_fer.vision.align import FER_TEMPLATE, FaceAligner, fit_similarity, landmarks_reliable
 from edge_fer.vision.mtcnn import MtcnnDetector
 from edge_fer.vision.types import Box, Detection

@@ -7,8 +7,9 @@ import ssl
 import pytest
 
 from edge_fer.config.comms import MqttSettings, MqttTlsSettings
+from edge_fer.config.loading import parse_config
 from edge_fer.config.secrets import Secret
-from edge_fer.config.settings import ConfigError, parse_config
+from edge_fer.config.settings import ConfigError
 
 
 def test_defaults_are_off_and_named_after_the_device():

@@ -3,7 +3,8 @@ naming the http.<key> to fix, from check-config and run alike (they validate the
 
 import pytest
 
-from edge_fer.config.settings import ConfigError, parse_config
+from edge_fer.config.loading import parse_config
+from edge_fer.config.settings import ConfigError
 from edge_fer.outputs.web import HttpSettings
 
 
