@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from edge_fer.vision.types import EMOTIONS, Box, Detection, Emotion, Face
+from edge_fer.vision.types import EMOTIONS, Box, Detection, Emotion, Face, Quality
 
 # Measured by eye on the photo: the face from hairline to chin, and the five MTCNN landmarks.
 ASTRONAUT_FACE = Box(170.0, 70.0, 95.0, 115.0)
@@ -65,8 +65,17 @@ def face(
     *,
     score: float = 0.99,
     probs: Mapping[str, float] | None = None,
+    quality: float | None = None,
+    claim: bool = True,
 ) -> Face:
-    return Face(detection=detection(box, score), emotion=emotion(label, confidence, probs=probs))
+    """A face; ``quality`` gives it a measured quality of that score (None: not measured)."""
+    q = None if quality is None else quality_of(quality, score)
+    return Face(detection(box, score), emotion(label, confidence, probs=probs), q, claim)
+
+
+def quality_of(score: float, det_score: float = 0.99) -> Quality:
+    """A Quality with this combined score and plausible terms for a frontal face."""
+    return Quality(size=90.0, sharpness=150.0, brightness=120.0, yaw=0.05, pitch=0.02, det_score=det_score, score=score)
 
 
 def face_events(n: int, *, camera: str = "cam0", faces_per_frame: int = 1) -> list:
@@ -84,7 +93,10 @@ def face_events(n: int, *, camera: str = "cam0", faces_per_frame: int = 1) -> li
     )
     tracker, events, i = Tracker(), [], 0
     while len(events) < n:
-        faces = [face((20 + 5 * i + 150 * k, 40 + 120 * k, 80, 96)) for k in range(faces_per_frame)]
+        faces = [
+            face((20 + 5 * i + 150 * k, 40 + 120 * k, 80, 96), quality=None if k else 0.1 + 0.8 * (i % 2))
+            for k in range(faces_per_frame)
+        ]
         events += policy.events(tracker.update(faces, i / 15, i), faces, 1_796_017_819.0 + i / 15)
         i += 1
     return events[:n]

@@ -143,7 +143,7 @@ def test_json_is_one_compact_line_with_the_documented_fields():
     payload = json.loads(line)
     assert list(payload) == [
         *("schema", "device", "camera", "run_id", "seq", "ts", "frame", "track_id", "type", "box"),
-        *("det_score", "emotion", "confidence", "scores", "model"),
+        *("det_score", "emotion", "confidence", "scores", "model", "claim"),
     ]
     assert payload["schema"] == 1 and payload["ts"] == "2026-11-30T05:50:19.323Z"
     assert list(payload["scores"]) == list(EMOTIONS) and payload["model"] == {

@@ -40,6 +40,7 @@ from edge_fer.exitcodes import CONFIG as EX_CONFIG
 __all__ = [
     "EX_CONFIG",
     "CameraConfig",
+    "ClaimSettings",
     "ClassifierSection",
     "Config",
     "ConfigError",
@@ -177,6 +178,17 @@ class DetectorSettings(Strict):
     motion_threshold: Annotated[float, Field(ge=0, le=255)] = 12.0
 
 
+class ClaimSettings(Strict):
+    """When edge-fer says what a face shows and when it abstains (``claim: false``): a face claims when its
+    ``quality`` (:mod:`edge_fer.vision.quality`, 0..1) is at least ``min_quality`` and its confidence at least
+    ``min_confidence``; a track claims on its smoothed quality and confidence, and changes its published
+    emotion only while it claims. The defaults were chosen on the development set and FER2013 ``val``
+    (``benchmarks/abstention.py``, numbers in ``MODELS.md``); 0 and 0 claim every face."""
+
+    min_quality: Fraction = 0.2
+    min_confidence: Fraction = 0.0
+
+
 class ClassifierSection(Strict):
     models: list[EmotionModelFile] = Field(default_factory=list)  # empty: the bundled default model(s)
     flip: bool = DEFAULT_FLIP
@@ -184,6 +196,7 @@ class ClassifierSection(Strict):
     margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default
     threads: Annotated[int, Field(ge=1, le=64)] = 1
     relight_dark: bool = True  # stretch faces darker than a grey mean of 60 to FER2013's light (vision.emotion)
+    claim: ClaimSettings = Field(default_factory=ClaimSettings)
 
 
 # Keys that moved to another section: an old config naming one is refused with one line naming the new key.

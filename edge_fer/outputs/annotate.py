@@ -26,22 +26,25 @@ EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
     "surprise": (0, 140, 255),
 }
 _DEFAULT_COLOR = (255, 255, 255)
+_ABSTAIN_COLOR = (128, 128, 128)  # a face edge-fer does not judge (claim false): grey, label in brackets
 
 
 @dataclass(frozen=True, slots=True)
 class AnnotatedFace:
-    """What is drawn for one face. ``track_id`` None: not (yet) a confirmed track, drawn thinner."""
+    """What is drawn for one face. ``track_id`` None: not (yet) a confirmed track, drawn thinner.
+    ``claim`` False: edge-fer abstains on it, drawn grey with the label in brackets."""
 
     box: Box
     label: str | None = None
     confidence: float | None = None
     track_id: int | None = None
     landmarks: np.ndarray | None = None
+    claim: bool = True
 
     @classmethod
     def from_face(cls, face: Face, track_id: int | None = None) -> AnnotatedFace:
         emotion = face.emotion
-        return cls(face.box, emotion.label, emotion.confidence, track_id, face.detection.landmarks)
+        return cls(face.box, emotion.label, emotion.confidence, track_id, face.detection.landmarks, face.claim)
 
 
 def faces_for_annotation(faces: Sequence[Face], update: TrackUpdate | None = None) -> list[AnnotatedFace]:
@@ -56,7 +59,11 @@ def faces_for_annotation(faces: Sequence[Face], update: TrackUpdate | None = Non
         if state is None:
             out.append(AnnotatedFace.from_face(face))
         else:
-            out.append(AnnotatedFace(face.box, state.emotion, state.confidence, track_id, face.detection.landmarks))
+            out.append(
+                AnnotatedFace(
+                    face.box, state.emotion, state.confidence, track_id, face.detection.landmarks, state.claim
+                )
+            )
     return out
 
 
@@ -126,7 +133,7 @@ def annotate(
     thick = max(1, round(min(width, height) / 360))
     scale = max(0.4, min(width, height) / 900)
     for face in faces:
-        color = EMOTION_COLORS.get(face.label or "", _DEFAULT_COLOR)
+        color = EMOTION_COLORS.get(face.label or "", _DEFAULT_COLOR) if face.claim else _ABSTAIN_COLOR
         box = face.box
         line = thick if face.track_id is None else thick + 1
         cv2.rectangle(out, _pt(box.x, box.y, limit), _pt(box.x2, box.y2, limit), color, line, cv2.LINE_AA)
@@ -135,7 +142,7 @@ def annotate(
                 cv2.circle(out, _pt(x, y, limit), thick + 1, (0, 255, 0), cv2.FILLED, cv2.LINE_AA)
         parts = [f"#{face.track_id}"] if face.track_id is not None else []
         if face.label:
-            parts.append(face.label)
+            parts.append(face.label if face.claim else f"({face.label})")
         if face.confidence is not None:
             parts.append(f"{100 * face.confidence:.0f}%")
         if parts:

@@ -27,6 +27,7 @@ from edge_fer.runtime.stats import REQUIRED_SECTIONS, CameraMeters, StatsSnapsho
 from edge_fer.tracking.tracker import Tracker
 from edge_fer.vision.analyzer import Analysis, FaceAnalyzer
 from edge_fer.vision.gated import FaceGate, make_gate
+from edge_fer.vision.quality import ClaimRule
 
 log = logging.getLogger("edge_fer.pipeline")
 
@@ -126,7 +127,7 @@ class Pipeline:
             on_state=self._camera_state,
             reconnect=cam.reconnect,
         )
-        tracker = Tracker(self.config.tracking)
+        tracker = Tracker(self.config.tracking, ClaimRule.from_settings(self.config.classifier.claim))
         policy = EventPolicy(
             self.config.events,
             device=self.config.safe_device,

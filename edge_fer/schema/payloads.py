@@ -86,6 +86,18 @@ class FaceEventPayload(_Closed):
     dominant_emotion: Name = Field(
         None, description="end only: the published label that held longest over the track's life."
     )
+    quality: Share = Field(
+        None,
+        description="How fit the face is to be judged, 0 (unfit) to 1 (as the training data): size, sharpness, "
+        "light, head pose and detection score (edge_fer.vision.quality). Tracks: the moving average over the "
+        "track's faces. Optional: absent from events of earlier versions.",
+    )
+    claim: bool = Field(
+        None,
+        description="false: edge-fer abstains on this face or track (quality or confidence below the "
+        "classifier.claim rule); 'emotion' is then the top class for reference only and should not be acted "
+        "on. Absent means true (events of earlier versions).",
+    )
 
 
 class CameraStatePayload(_Closed):

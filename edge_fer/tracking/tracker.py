@@ -10,6 +10,13 @@ always cost less than distance pairs.
 
 All times are ``t_mono`` of the frames, in seconds, so ages, smoothing and hysteresis mean the same
 thing at 5 fps, at 30 fps and with frames skipped.
+
+The smoothed probabilities are a quality-weighted moving average: each face's vote counts in proportion to its
+quality (:mod:`edge_fer.vision.quality`), so a few sharp frontal frames outweigh many dim profile ones, and
+with equal qualities it is the plain exponential average of ``smoothing_tau``. The track's ``quality`` is the
+plain moving average of its faces' qualities; a track *claims* (its events carry ``claim: true``) while that
+quality and its smoothed confidence pass the ``classifier.claim`` rule, and its published emotion changes only
+while it claims, so a track seen only in poor frames starts and ends but never says ``change``.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ import numpy as np
 
 from edge_fer.config.settings import TrackingSettings
 from edge_fer.tracking.assignment import linear_assignment
+from edge_fer.vision.quality import ClaimRule
 from edge_fer.vision.types import Box, Emotion, Face
 
 _INFEASIBLE = 1e6
+# The least weight a face's vote gets: a track seen only in poor frames still has scores to show, and
+# one good frame outweighs them.
+MIN_VOTE_WEIGHT = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,8 @@ class TrackState:
     hits: int
     frame_index: int  # frame of the last detection
     emotion_seconds: Mapping[str, float]  # time spent under each published label
+    quality: float | None = None  # moving average of the faces' quality; None when none was measured
+    claim: bool = True  # whether edge-fer stands by ``emotion`` (see the module docstring)
 
     @property
     def duration(self) -> float:
@@ -78,6 +91,11 @@ def _score_vector(emotion: Emotion, labels: tuple[str, ...]) -> np.ndarray:
     return np.array([float(scores.get(label, 0.0)) for label in labels], dtype=np.float64)
 
 
+def _vote_weight(face: Face) -> float:
+    quality = face.quality_score
+    return 1.0 if quality is None else max(quality, MIN_VOTE_WEIGHT)
+
+
 @dataclass(slots=True, eq=False)
 class _Track:
     labels: tuple[str, ...]
@@ -88,7 +106,9 @@ class _Track:
     first_seen: float
     last_seen: float
     frame_index: int
-    smoothed: np.ndarray
+    votes: np.ndarray  # moving average of weight x scores
+    weight: float  # moving average of the weights: smoothed = votes / weight
+    quality: float | None
     published: int
     seconds: np.ndarray
     hits: int = 1
@@ -101,7 +121,14 @@ class _Track:
         dt = min(max(t - self.last_seen, 0.0), horizon)
         return Box(self.box.x + self.velocity[0] * dt, self.box.y + self.velocity[1] * dt, self.box.w, self.box.h)
 
-    def observe(self, face: Face, t: float, frame_index: int, cfg: TrackingSettings) -> bool:
+    @property
+    def smoothed(self) -> np.ndarray:
+        return self.votes / self.weight
+
+    def claims(self, rule: ClaimRule) -> bool:
+        return rule.allows(self.quality, float(self.smoothed[self.published]))
+
+    def observe(self, face: Face, t: float, frame_index: int, cfg: TrackingSettings, rule: ClaimRule) -> bool:
         """Take a new detection; True when the published label changed (confirmed tracks only)."""
         dt = max(t - self.last_seen, 0.0)
         self.seconds[self.published] += dt
@@ -110,16 +137,24 @@ class _Track:
             inst = ((cx1 - cx0) / dt, (cy1 - cy0) / dt)
             self.velocity = inst if self.hits == 1 else tuple(0.5 * a + 0.5 * b for a, b in zip(self.velocity, inst))
         alpha = 1.0 if cfg.smoothing_tau == 0 else 1.0 - math.exp(-dt / cfg.smoothing_tau)
-        self.smoothed += alpha * (_score_vector(face.emotion, self.labels) - self.smoothed)
+        w = _vote_weight(face)
+        self.votes += alpha * (w * _score_vector(face.emotion, self.labels) - self.votes)
+        self.weight += alpha * (w - self.weight)
+        quality = face.quality_score
+        if quality is not None:
+            self.quality = quality if self.quality is None else self.quality + alpha * (quality - self.quality)
         self.box, self.det_score, self.landmarks = face.box, float(face.detection.score), face.detection.landmarks
         self.raw, self.last_seen, self.frame_index = face.emotion, t, frame_index
         self.hits += 1
         if self.track_id is None:  # nothing said yet, so nothing can flicker: follow the smoothed argmax
             self.published = int(np.argmax(self.smoothed))
             return False
-        return self._hysteresis(t, cfg)
+        return self._hysteresis(t, cfg, rule)
 
-    def _hysteresis(self, t: float, cfg: TrackingSettings) -> bool:
+    def _hysteresis(self, t: float, cfg: TrackingSettings, rule: ClaimRule) -> bool:
+        if not rule.allows(self.quality, 0.0):  # too poor to judge: hold what was said, start no change
+            self.pending = None
+            return False
         others = self.smoothed.copy()
         others[self.published] = -np.inf
         challenger = int(np.argmax(others))
@@ -133,8 +168,9 @@ class _Track:
         self.published, self.pending = challenger, None
         return True
 
-    def state(self) -> TrackState:
+    def state(self, rule: ClaimRule) -> TrackState:
         assert self.track_id is not None
+        smoothed = self.smoothed
         return TrackState(
             track_id=self.track_id,
             box=self.box,
@@ -142,32 +178,36 @@ class _Track:
             landmarks=self.landmarks,
             raw=self.raw,
             emotion=self.labels[self.published],
-            confidence=float(self.smoothed[self.published]),
-            scores={label: float(p) for label, p in zip(self.labels, self.smoothed)},
+            confidence=float(smoothed[self.published]),
+            scores={label: float(p) for label, p in zip(self.labels, smoothed)},
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             hits=self.hits,
             frame_index=self.frame_index,
             emotion_seconds={label: float(s) for label, s in zip(self.labels, self.seconds)},
+            quality=self.quality,
+            claim=self.claims(rule),
         )
 
 
 class Tracker:
     """Tracks for one camera. Call :meth:`update` on every processed frame, with or without faces.
 
-    Takes the ``tracking:`` settings model as it is (:class:`~edge_fer.config.settings.TrackingSettings`);
-    every face passed in is tracked: the analyzer applies ``detector.min_face_size`` and ``min_score``.
+    Takes the ``tracking:`` settings model as it is (:class:`~edge_fer.config.settings.TrackingSettings`)
+    and the ``classifier.claim`` rule; every face passed in is tracked: the analyzer applies
+    ``detector.min_face_size`` and ``min_score``.
     """
 
-    def __init__(self, config: TrackingSettings | None = None) -> None:
+    def __init__(self, config: TrackingSettings | None = None, claim: ClaimRule | None = None) -> None:
         self.config = config or TrackingSettings()
+        self.claim = claim or ClaimRule()
         self._tracks: list[_Track] = []
         self._next_id = 1  # public ids: 1, 2, 3... in order of confirmation, unique for this run
 
     @property
     def active(self) -> tuple[TrackState, ...]:
         """Confirmed tracks still alive (present or coasting)."""
-        return tuple(t.state() for t in self._tracks if t.track_id is not None)
+        return tuple(t.state(self.claim) for t in self._tracks if t.track_id is not None)
 
     def _pair_cost(self, predicted: Box, box: Box) -> float:
         iou = predicted.iou(box)
@@ -194,7 +234,7 @@ class Tracker:
         face_ids: list[int | None] = [None] * len(faces)
         for r, c in pairs:
             track, face_index = self._tracks[r], candidates[c]
-            if track.observe(faces[face_index], t_mono, frame_index, cfg):
+            if track.observe(faces[face_index], t_mono, frame_index, cfg, self.claim):
                 changed.append(track)
             seen.append((track, face_index))
         # tentative tracks must be seen on consecutive processed frames: a miss ends them silently
@@ -215,10 +255,10 @@ class Tracker:
         return TrackUpdate(
             t_mono=t_mono,
             frame_index=frame_index,
-            started=tuple(t.state() for t in started),
-            present=tuple(t.state() for t in present),
-            changed=tuple(t.state() for t in changed),
-            ended=tuple(t.state() for t in ended if t.track_id is not None),
+            started=tuple(t.state(self.claim) for t in started),
+            present=tuple(t.state(self.claim) for t in present),
+            changed=tuple(t.state(self.claim) for t in changed),
+            ended=tuple(t.state(self.claim) for t in ended if t.track_id is not None),
             face_track_ids=tuple(face_ids),
         )
 
@@ -226,6 +266,7 @@ class Tracker:
         emotion = face.emotion
         labels = tuple(emotion.scores) or (emotion.label,)
         smoothed = _score_vector(emotion, labels)
+        w = _vote_weight(face)
         return _Track(
             labels=labels,
             box=face.box,
@@ -235,14 +276,16 @@ class Tracker:
             first_seen=t,
             last_seen=t,
             frame_index=frame_index,
-            smoothed=smoothed,
+            votes=w * smoothed,
+            weight=w,
+            quality=face.quality_score,
             published=int(np.argmax(smoothed)),
             seconds=np.zeros(len(labels)),
         )
 
     def flush(self, t_mono: float, frame_index: int | None = None) -> TrackUpdate:
         """End every track (shutdown). The update's ``ended`` holds the confirmed ones."""
-        ended = tuple(t.state() for t in self._tracks if t.track_id is not None)
+        ended = tuple(t.state(self.claim) for t in self._tracks if t.track_id is not None)
         last = max((t.frame_index for t in self._tracks), default=0)
         self._tracks = []
         return TrackUpdate(t_mono=t_mono, frame_index=last if frame_index is None else frame_index, ended=ended)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge_fer.vision.align import DEFAULT_MARGIN, FaceAligner
+from edge_fer.vision.quality import ClaimRule, measure
 from edge_fer.vision.types import Detection, Face
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class Analysis:
 
     faces: tuple[Face, ...]
     detect_ms: float
-    classify_ms: float  # alignment and classification of all faces together; 0 without faces
+    classify_ms: float  # alignment, classification and quality of all faces together; 0 without faces
 
     @property
     def classify_ms_per_face(self) -> float | None:
@@ -45,17 +46,26 @@ class FaceAnalyzer:
 
     A detection scored below ``min_score`` or whose box is smaller than ``min_face_size`` px on its shorter
     side is dropped before classification: the detector's pyramid only bounds the size it looks for, and its
-    box regression can still report a smaller box.
+    box regression can still report a smaller box. Every face kept gets its quality and, by ``claim``, whether
+    edge-fer stands by its emotion.
     """
 
     def __init__(
-        self, detector, aligner: FaceAligner | None, classifier, *, min_score: float = 0.0, min_face_size: float = 0.0
+        self,
+        detector,
+        aligner: FaceAligner | None,
+        classifier,
+        *,
+        min_score: float = 0.0,
+        min_face_size: float = 0.0,
+        claim: ClaimRule | None = None,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
         self.aligner = aligner or FaceAligner(size=max(classifier.input_size))
         self.min_score = float(min_score)
         self.min_face_size = float(min_face_size)
+        self.claim = claim or ClaimRule()
 
     @classmethod
     def from_settings(cls, detector: DetectorSettings, classifier: ClassifierSection) -> FaceAnalyzer:
@@ -74,7 +84,14 @@ class FaceAnalyzer:
         mtcnn = MtcnnDetector(detector)
         margin = DEFAULT_MARGIN if classifier.margin is None else classifier.margin
         aligner = FaceAligner(size=max(emotion.input_size), mode=classifier.align, margin=margin)
-        return cls(mtcnn, aligner, emotion, min_score=detector.min_score, min_face_size=detector.min_face_size)
+        return cls(
+            mtcnn,
+            aligner,
+            emotion,
+            min_score=detector.min_score,
+            min_face_size=detector.min_face_size,
+            claim=ClaimRule.from_settings(classifier.claim),
+        )
 
     def usable(self, detection: Detection) -> bool:
         box = detection.box
@@ -91,7 +108,10 @@ class FaceAnalyzer:
             return Analysis((), (t1 - t0) * 1000.0, 0.0)
         crops = self.aligner.align_all(image_bgr, detections)
         emotions = self.classifier.classify(crops)
+        faces = []
+        for detection, emotion in zip(detections, emotions):
+            quality = measure(image_bgr, detection)
+            faces.append(Face(detection, emotion, quality, self.claim.allows(quality.score, emotion.confidence)))
         t2 = time.perf_counter()
-        log.debug("%d faces: %s", len(detections), ", ".join(e.label for e in emotions))
-        faces = tuple(Face(detection, emotion) for detection, emotion in zip(detections, emotions))
-        return Analysis(faces, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0)
+        log.debug("%d faces: %s", len(faces), ", ".join(f.emotion.label for f in faces))
+        return Analysis(tuple(faces), (t1 - t0) * 1000.0, (t2 - t1) * 1000.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_fer.vision.types import Detection
+from edge_fer.vision.types import Detection, Quality
 
 # Where the landmarks sit on a frontal face, as in the alignment template (vision/align.py FER_TEMPLATE):
 # the nose's height between the eye line and the mouth line.
@@ -37,30 +37,6 @@ class QualityLimits:
     yaw_poor: float = 0.9
     pitch_good: float = 0.12  # |nose ratio - frontal|
     pitch_poor: float = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class Quality:
-    size: float
-    sharpness: float
-    brightness: float
-    yaw: float | None  # None when the landmarks are missing
-    pitch: float | None
-    det_score: float
-    score: float  # 0 (unfit) to 1 (as good as the training data), the product of the terms
-
-    def to_json(self) -> dict:
-        def r(v: float | None, nd: int = 3) -> float | None:
-            return None if v is None else round(float(v), nd)
-
-        return {
-            "score": r(self.score),
-            "size": r(self.size, 1),
-            "sharpness": r(self.sharpness, 1),
-            "brightness": r(self.brightness, 1),
-            "yaw": r(self.yaw),
-            "pitch": r(self.pitch),
-        }
 
 
 def _ramp(value: float, poor: float, good: float) -> float:
@@ -127,4 +103,20 @@ def measure(image_bgr: np.ndarray, detection: Detection, limits: QualityLimits |
         1.0 if pitch is None else _ramp(abs(pitch), limits.pitch_poor, limits.pitch_good),
     ]
     score = float(np.prod(terms)) * float(detection.score)
-    return Quality(size, sharpness, brightness, yaw, pitch, float(detection.score), score)
+    return Quality(size, sharpness, brightness, yaw, pitch, float(detection.score), min(1.0, max(0.0, score)))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRule:
+    """Whether edge-fer says what a face shows: the ``classifier.claim`` settings as a predicate."""
+
+    min_quality: float = 0.0
+    min_confidence: float = 0.0
+
+    @classmethod
+    def from_settings(cls, claim) -> ClaimRule:
+        return cls(float(claim.min_quality), float(claim.min_confidence))
+
+    def allows(self, quality: float | None, confidence: float) -> bool:
+        """A face without a measured quality (no frame to measure it on) is judged on confidence alone."""
+        return (quality is None or quality >= self.min_quality) and confidence >= self.min_confidence

@@ -115,22 +115,67 @@ class Emotion:
 
 
 @dataclass(frozen=True, slots=True)
+class Quality:
+    """How fit a face is to be judged (:mod:`edge_fer.vision.quality` measures it): the terms and their
+    combination ``score``, 0 (unfit) to 1 (as good as the training data)."""
+
+    size: float  # shorter side of the box, px
+    sharpness: float  # variance of the Laplacian on a 64 px grey crop
+    brightness: float  # mean grey level of that crop
+    yaw: float | None  # None when the landmarks are missing
+    pitch: float | None
+    det_score: float
+    score: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"quality score {self.score} is outside [0, 1]")
+
+    def terms_json(self) -> dict:
+        def r(v: float | None, nd: int = 3) -> float | None:
+            return None if v is None else round(float(v), nd)
+
+        return {
+            "size": r(self.size, 1),
+            "sharpness": r(self.sharpness, 1),
+            "brightness": r(self.brightness, 1),
+            "yaw": r(self.yaw),
+            "pitch": r(self.pitch),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Face:
-    """A detected face with its emotion: what analyze prints and what tracking consumes."""
+    """A detected face with its emotion: what analyze prints and what tracking consumes.
+
+    ``claim`` false means edge-fer abstains on this face (too poor or too unsure to judge): ``emotion``
+    stays the classifier's top class, for reference. ``quality`` is None where no frame was measured.
+    """
 
     detection: Detection
     emotion: Emotion
+    quality: Quality | None = None
+    claim: bool = True
 
     @property
     def box(self) -> Box:
         return self.detection.box
 
+    @property
+    def quality_score(self) -> float | None:
+        return None if self.quality is None else self.quality.score
+
     def to_json(self) -> dict:
-        return {
+        out = {
             "box": self.detection.box.as_list(),
             "det_score": round(float(self.detection.score), 4),
             "landmarks": self.detection.landmarks_dict(),
             "emotion": self.emotion.label,
             "confidence": round(float(self.emotion.confidence), 4),
             "scores": {k: round(float(v), 4) for k, v in self.emotion.scores.items()},
+            "claim": self.claim,
         }
+        if self.quality is not None:
+            out["quality"] = round(self.quality.score, 3)
+            out["quality_terms"] = self.quality.terms_json()
+        return out

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from edge_fer.config.settings import TrackingSettings
 from edge_fer.tracking.tracker import Tracker
+from edge_fer.vision.quality import ClaimRule
 from edge_fer.vision.types import Box
 from tests import factories
 
@@ -243,3 +244,68 @@ def test_track_bookkeeping_holds_for_any_sequence(frames, step):
     ended += [s.track_id for s in tracker.flush(len(frames) * step).ended]
     assert started == list(range(1, len(started) + 1))
     assert sorted(ended) == started
+
+
+# Quality-weighted votes and abstention
+
+
+def test_equal_qualities_give_the_plain_moving_average():
+    plain, weighted = (Tracker(TrackingSettings(min_hits=1, smoothing_tau=0.5)) for _ in range(2))
+    labels = ["happy", "sad", "sad", "happy", "surprise"]
+    for i, lab in enumerate(labels):
+        a = plain.update([factories.face(label=lab, confidence=0.9)], 10 + i / 5, i).present[0]
+        b = weighted.update([factories.face(label=lab, confidence=0.9, quality=0.6)], 10 + i / 5, i).present[0]
+    assert b.scores == pytest.approx(a.scores) and b.quality == pytest.approx(0.6)
+
+
+def test_a_good_face_outweighs_poor_ones():
+    """Ten dim-profile 'sad' frames then one sharp 'happy': by quality the happy vote leads at once."""
+
+    def last(quality_poor, quality_good):
+        tracker = Tracker(TrackingSettings(min_hits=1, smoothing_tau=0.5))
+        for i in range(10):
+            tracker.update([factories.face(label="sad", confidence=0.9, quality=quality_poor)], 10 + i / 15, i)
+        happy = factories.face(label="happy", confidence=0.9, quality=quality_good)
+        return tracker.update([happy], 10 + 10 / 15, 10).present[0]
+
+    weighted = last(0.05, 0.9)
+    assert weighted.scores["happy"] > weighted.scores["sad"]
+    plain = last(None, None)
+    assert plain.scores["sad"] > plain.scores["happy"]  # without qualities the ten votes win
+
+
+def test_a_track_seen_only_in_poor_frames_never_changes_and_does_not_claim():
+    config = TrackingSettings(smoothing_tau=0.2, min_change_duration=0.1)
+    rule = ClaimRule(min_quality=0.2)
+    frames = [[factories.face(label="happy", confidence=0.9, quality=0.1)]] * 10
+    frames += [[factories.face(label="sad", confidence=0.9, quality=0.1)]] * 40
+    updates = run(Tracker(config, rule), frames)
+    assert not any(u.changed for u in updates)
+    states = [s for u in updates for s in u.present]
+    assert states and all(s.claim is False and s.quality == pytest.approx(0.1) for s in states)
+    # the same faces in good frames do change, and claim
+    good = [[factories.face(label=f[0].emotion.label, confidence=0.9, quality=0.8)] for f in frames]
+    updates = run(Tracker(config, rule), good)
+    assert sum(len(u.changed) for u in updates) == 1 and all(s.claim for u in updates for s in u.present)
+
+
+def test_a_track_claims_again_when_its_faces_get_better():
+    rule = ClaimRule(min_quality=0.3)
+    frames = [[factories.face(quality=0.05)]] * 10 + [[factories.face(quality=0.9)]] * 30
+    updates = run(Tracker(TrackingSettings(smoothing_tau=0.5), rule), frames)
+    claims = [s.claim for u in updates for s in u.present]
+    assert claims[0] is False and claims[-1] is True
+    assert claims == sorted(claims)  # false, then true for good: no flapping on a steady improvement
+
+
+def test_the_confidence_floor_applies_to_the_smoothed_confidence():
+    rule = ClaimRule(min_confidence=0.6)
+    sure = run(Tracker(TrackingSettings(), rule), [[factories.face(confidence=0.9, quality=0.9)]] * 5)
+    unsure = run(Tracker(TrackingSettings(), rule), [[factories.face(confidence=0.4, quality=0.9)]] * 5)
+    assert sure[-1].present[0].claim and not unsure[-1].present[0].claim
+
+
+def test_faces_without_quality_count_fully_and_claim_on_confidence():
+    updates = run(Tracker(TrackingSettings(), ClaimRule(min_quality=0.5)), [[factories.face()]] * 5)
+    state = updates[-1].present[0]
+    assert state.quality is None and state.claim is True

@@ -42,6 +42,25 @@ def test_the_astronaut_is_found_and_happy(analyzer):
     assert list(face.emotion.scores) == list(EMOTIONS)
     out = json.loads(json.dumps(face.to_json()))
     assert list(out["landmarks"]) == list(LANDMARK_NAMES)
+    assert face.claim is True and out["claim"] is True
+    assert out["quality"] == pytest.approx(face.quality.score, abs=1e-3) and face.quality.score > 0.8
+    assert set(out["quality_terms"]) == {"size", "sharpness", "brightness", "yaw", "pitch"}
+
+
+def test_a_dark_blurred_face_is_reported_but_not_claimed():
+    import cv2
+
+    poor = (cv2.GaussianBlur(astronaut_bgr(), (0, 0), 3) * 0.2).astype(np.uint8)
+    faces = make({"min_score": 0.5}).analyze(poor).faces
+    assert len(faces) == 1
+    assert faces[0].quality.score < 0.2 and faces[0].claim is False
+    assert faces[0].emotion.label in EMOTIONS  # the top class stays, for reference
+    assert make({"min_score": 0.5}, {"claim": {"min_quality": 0}}).analyze(poor).faces[0].claim is True
+
+
+def test_the_confidence_floor_of_the_claim_rule_applies():
+    faces = make(classifier={"claim": {"min_confidence": 1.0}}).analyze(astronaut_bgr()).faces
+    assert faces[0].emotion.confidence < 1.0 and faces[0].claim is False
 
 
 def test_all_faces_of_a_frame_go_to_the_classifier_in_one_batch():

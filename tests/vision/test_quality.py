@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.vision.quality import QualityLimits, head_pose, measure
+from edge_fer.config.settings import ClaimSettings
+from edge_fer.vision.quality import ClaimRule, QualityLimits, head_pose, measure
 from edge_fer.vision.types import Box, Detection
 from tests.factories import ASTRONAUT_FACE, ASTRONAUT_LANDMARKS, astronaut_bgr, landmarks_for
 
@@ -61,7 +62,7 @@ def test_a_sharp_frontal_well_lit_face_scores_high():
     assert q.score > 0.9
     assert q.size == pytest.approx(95.0) and q.sharpness > QualityLimits().sharpness_good
     assert 70 < q.brightness < 200
-    assert set(q.to_json()) == {"score", "size", "sharpness", "brightness", "yaw", "pitch"}
+    assert set(q.terms_json()) == {"size", "sharpness", "brightness", "yaw", "pitch"}
 
 
 def test_blur_darkness_and_small_size_each_lower_the_score():
@@ -86,3 +87,23 @@ def test_detection_score_scales_the_quality():
 def test_a_box_outside_the_frame_is_unfit_not_an_error():
     q = measure(astronaut_bgr(), Detection(Box(600, 600, 40, 40), 0.9, None))
     assert q.score == 0.0 and q.yaw is None
+
+
+@pytest.mark.parametrize(
+    ("quality", "confidence", "claims"),
+    [
+        (0.5, 0.9, True),
+        (0.2, 0.4, True),  # both limits are inclusive
+        (0.19, 0.9, False),  # too poor, however sure
+        (0.9, 0.39, False),  # good, but too unsure
+        (None, 0.5, True),  # nothing measured: confidence decides
+        (None, 0.3, False),
+    ],
+)
+def test_claim_rule_needs_both_quality_and_confidence(quality, confidence, claims):
+    rule = ClaimRule.from_settings(ClaimSettings(min_quality=0.2, min_confidence=0.4))
+    assert rule.allows(quality, confidence) is claims
+
+
+def test_the_default_rule_claims_everything():
+    assert ClaimRule().allows(0.0, 0.0)
