@@ -43,7 +43,17 @@ def test_json_lines_one_per_image(images, capsys):
     assert (astronaut["width"], astronaut["height"]) == (512, 512)
     assert len(group["faces"]) == 3 and wall["faces"] == []
     face = astronaut["faces"][0]
-    assert set(face) == {"box", "det_score", "landmarks", "emotion", "confidence", "scores"}
+    assert set(face) == {
+        "box",
+        "det_score",
+        "landmarks",
+        "emotion",
+        "confidence",
+        "scores",
+        "claim",
+        "quality",
+        "quality_terms",
+    }
     assert face["emotion"] == "happy" and face["confidence"] > 0.9
     assert list(face["landmarks"]) == list(LANDMARK_NAMES) and len(face["box"]) == 4
     assert list(face["scores"]) == list(EMOTIONS)
@@ -100,7 +110,7 @@ def bad_files(root, good_jpeg: bytes) -> dict[str, str]:
     (root / "folder.jpg").mkdir()
     return {
         str(root / "missing.jpg"): "no such file",
-        str(root / "folder.jpg"): "is a directory",
+        str(root / "folder.jpg"): "is a directory without images",
         str(root / "zero.jpg"): "empty file",
         str(root / "cut.jpg"): "truncated JPEG",
         str(root / "notes.png"): "not an image",
