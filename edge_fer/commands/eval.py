@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         "dataset": str(dataset.root),
         "seconds": round(result.seconds, 2),
     }
+    if result.reliability is not None:  # top-label calibration error, 15 equal-width bins
+        info["ece"] = round(result.reliability.ece, 4)
     if args.report:
         try:
             paths = write_report(result, args.report, info)
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         per_image = 1000 * result.seconds / max(m.n, 1)
         timing = f"{result.seconds:.1f} s ({per_image:.2f} ms/image)"
-        print(f"accuracy {m.accuracy:.4f}  macro-F1 {m.macro_f1:.4f}  n={m.n}  {timing}")
+        ece = f"  ECE {info['ece']:.4f}" if "ece" in info else ""
+        print(f"accuracy {m.accuracy:.4f}  macro-F1 {m.macro_f1:.4f}{ece}  n={m.n}  {timing}")
     if result.failures:  # the figures above leave those images out: like analyze, say so and fail
         warn(unreadable)
         return exitcodes.FAILURE

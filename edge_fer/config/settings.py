@@ -166,7 +166,7 @@ class DetectorSettings(Strict):
     whatever moved by more than ``motion_threshold`` grey levels (0: the motion trigger is off), in between.
     """
 
-    min_face_size: Annotated[float, Field(ge=12, le=2000)] = 40.0
+    min_face_size: Annotated[float, Field(ge=12, le=2000)] = 28.0
     min_score: Fraction = 0.9
     thresholds: tuple[Fraction, Fraction, Fraction] = (0.6, 0.7, 0.7)
     nms_thresholds: tuple[Fraction, Fraction, Fraction, Fraction] = (0.5, 0.7, 0.7, 0.7)
@@ -185,7 +185,7 @@ class ClaimSettings(Strict):
     emotion only while it claims. The defaults were chosen on the development set and FER2013 ``val``
     (``benchmarks/abstention.py``, numbers in ``MODELS.md``); 0 and 0 claim every face."""
 
-    min_quality: Fraction = 0.2
+    min_quality: Fraction = 0.05
     min_confidence: Fraction = 0.0
 
 

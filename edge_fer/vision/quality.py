@@ -29,12 +29,17 @@ class QualityLimits:
     size_good: float = 48.0
     sharpness_poor: float = 15.0  # variance of the Laplacian on the 64 px grey crop
     sharpness_good: float = 120.0
-    dark_poor: float = 25.0  # mean grey level
-    dark_good: float = 70.0
+    # Mean grey level. Faces darker than 60 are relit before classification (classifier.relight_dark), so
+    # dimness only hurts where relighting mostly amplifies noise.
+    dark_poor: float = 15.0
+    dark_good: float = 45.0
     bright_poor: float = 245.0
     bright_good: float = 200.0
     yaw_good: float = 0.35  # |yaw|: nose offset from the eye midpoint, in half eye distances (~20 degrees)
     yaw_poor: float = 0.9
+    # A profile scales quality by this instead of zeroing it: past |yaw| ~1 the landmarks are guesses, and on
+    # the development clip the models read laughs in profile right more often than not.
+    profile_floor: float = 0.5
     pitch_good: float = 0.12  # |nose ratio - frontal|
     pitch_poor: float = 0.3
 
@@ -45,6 +50,11 @@ def _ramp(value: float, poor: float, good: float) -> float:
         return 1.0 if value >= good else 0.0
     t = (value - poor) / (good - poor)
     return float(min(1.0, max(0.0, t)))
+
+
+def _pose_term(abs_yaw: float, limits: QualityLimits) -> float:
+    floor = limits.profile_floor
+    return floor + (1.0 - floor) * _ramp(abs_yaw, limits.yaw_poor, limits.yaw_good)
 
 
 def head_pose(landmarks: np.ndarray | None) -> tuple[float | None, float | None]:
@@ -99,7 +109,7 @@ def measure(image_bgr: np.ndarray, detection: Detection, limits: QualityLimits |
             _ramp(brightness, limits.dark_poor, limits.dark_good),
             _ramp(brightness, limits.bright_poor, limits.bright_good),
         ),
-        1.0 if yaw is None else _ramp(abs(yaw), limits.yaw_poor, limits.yaw_good),
+        1.0 if yaw is None else _pose_term(abs(yaw), limits),
         1.0 if pitch is None else _ramp(abs(pitch), limits.pitch_poor, limits.pitch_good),
     ]
     score = float(np.prod(terms)) * float(detection.score)

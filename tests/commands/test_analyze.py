@@ -75,10 +75,10 @@ def test_min_face_and_flip(images, capsys):
 
 
 def test_the_smallest_face_by_default_is_the_daemons(images, capsys):
-    """A 26 px face: below detector.min_face_size (40), so neither analyze nor the daemon reports it."""
+    """A 26 px face: below detector.min_face_size (28), so neither analyze nor the daemon reports it."""
     from edge_fer.config.settings import DetectorSettings
 
-    assert DetectorSettings().min_face_size == 40
+    assert DetectorSettings().min_face_size == 28
     assert main(["analyze", "--json", str(images["small_face"])]) == 0
     assert json_lines(capsys.readouterr().out)[0]["faces"] == []
 

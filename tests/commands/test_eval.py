@@ -43,6 +43,10 @@ def test_table_report_and_flip(dataset, tmp_path, capsys):
     assert cv2.imread(str(report / "confusion_matrix.png")) is not None
     saved = json.loads((report / "report.json").read_text())
     assert saved["flip"] is True and saved["n"] == 6
+    # the reliability diagram of the same predictions, and its calibration error in the report and the table
+    assert cv2.imread(str(report / "reliability.png")) is not None
+    assert 0.0 <= saved["ece"] <= 1.0
+    assert f"ECE {saved['ece']:.4f}" in out
 
 
 def test_default_is_the_shipped_pair_without_flip(dataset, capsys):

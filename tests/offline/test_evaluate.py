@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_fer.offline.evaluate import FolderDataset, Metrics, draw_confusion, evaluate, write_report
+from edge_fer.offline.evaluate import FolderDataset, Metrics, draw_confusion, evaluate, load_crop, write_report
 from edge_fer.vision.emotion import EmotionClassifier
 from edge_fer.vision.types import EMOTIONS
 
@@ -116,6 +116,25 @@ def test_evaluate_counts_unreadable_images_and_agrees_with_the_classifier(tmp_pa
     assert result.metrics.accuracy == pytest.approx(4 / 6)
 
 
+def test_crops_up_to_four_times_the_model_input_are_kept_as_they_are(tmp_path):
+    face = face_crops()[4]  # 200x200, under 4 x 64
+    cv2.imwrite(str(tmp_path / "face.png"), face)
+    np.testing.assert_array_equal(load_crop(tmp_path / "face.png", 10**6, (256, 256)), face)
+
+
+def test_a_photo_sized_crop_is_shrunk_as_it_is_read_and_classified_alike(tmp_path):
+    """A batch must not hold full-size photos: each is shrunk right after decoding, and the model, which
+    shrinks it further anyway, says the same of the small copy."""
+    big = cv2.resize(face_crops()[0], (3000, 2000), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    small = load_crop(tmp_path / "big.png", 40_000_000, (256, 256))
+    assert small.shape == (256, 256, 3)
+    clf = EmotionClassifier(flip=False)
+    full, shrunk = clf.predict([big])[0], clf.predict([small])[0]
+    assert shrunk.argmax() == full.argmax() == EMOTIONS.index("happy")
+    np.testing.assert_allclose(shrunk, full, atol=0.005)  # measured: under 0.0005
+
+
 def test_report_files(tmp_path):
     m = Metrics.from_predictions(EMOTIONS, [0, 1, 2, 3, 3, 4, 5, 6], [0, 1, 2, 3, 4, 4, 5, 0])
     from edge_fer.offline.evaluate import EvalResult
@@ -130,3 +149,22 @@ def test_report_files(tmp_path):
     report = json.loads(paths[1].read_text())
     assert report["n"] == 8 and report["model"] == "m" and report["unreadable"] == 1
     assert report["confusion"] == m.confusion.tolist()
+
+
+def test_the_result_carries_the_reliability_of_its_own_predictions(tmp_path):
+    """A classifier that is always 0.9 sure and right two times in three: ECE |0.9 - 2/3|, in one bin."""
+
+    class Sure:
+        labels = ("a", "b")
+        input_size = (8, 8)
+
+        def predict(self, crops):
+            return np.tile([0.9, 0.1], (len(crops), 1)).astype(np.float32)
+
+    for name, label in (("1", "a"), ("2", "a"), ("3", "b")):
+        (tmp_path / label).mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / label / f"{name}.png"), np.full((8, 8, 3), 128, np.uint8))
+    result = evaluate(FolderDataset.scan(tmp_path, ("a", "b")), Sure())
+    assert result.metrics.n == 3 and result.metrics.accuracy == pytest.approx(2 / 3)
+    assert result.reliability.ece == pytest.approx(0.9 - 2 / 3, abs=1e-6)
+    assert int(result.reliability.counts.sum()) == 3

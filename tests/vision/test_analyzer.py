@@ -113,7 +113,7 @@ def test_detections_below_the_score_floor_or_the_smallest_face_are_dropped_befor
     counting = CountingClassifier()
     analyzer = FaceAnalyzer(MtcnnDetector(), None, counting, min_score=0.9, min_face_size=40)
     image = astronaut_bgr()
-    (real,) = analyzer.detector.detect(image)
+    real = max(analyzer.detector.detect(image), key=lambda d: d.score)
     faint = Detection(real.box, 0.5, real.landmarks)
     small = Detection(Box(10, 10, 39, 60), 0.99, real.landmarks)
     result = analyzer.analyze(image, detect=lambda img: [real, faint, small])
