@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from types import ModuleType
@@ -63,6 +64,9 @@ def _run(func, args: argparse.Namespace) -> int:
 
     try:
         return int(func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C in a command without its own handler: what a shell expects, no traceback
+        print(f"edge-fer {args.command}: interrupted", file=sys.stderr)
+        return exitcodes.FORCED + int(signal.SIGINT)  # 130
     except ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)

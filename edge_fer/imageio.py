@@ -1,5 +1,9 @@
 """Load still images from untrusted paths: one clear error per bad file, and no decompression bombs.
 
+The path is checked before a byte is read (``edge_fer.readfile``): a FIFO, a device or a link to one is
+refused, and so is a file larger than an image within the pixel limit could be (a sparse file claiming
+gigabytes is not read for half a minute first).
+
 The width and height are read from the file header *before* decoding, so a tiny file declaring a
 gigapixel image is refused without allocating it. The header parse also checks that the file is
 complete: OpenCV versions differ in whether a truncated JPEG decodes to a half-grey picture or to
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge_fer.readfile import FileRefused, read_regular, read_stream
 
 DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm")
@@ -134,17 +140,24 @@ def _webp(data: bytes) -> ImageHeader:
     return ImageHeader("WebP", w, h, complete)
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, or ImageError for a missing path, a directory, an unreadable or empty file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory, not an image")
+def max_file_bytes(max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """The largest file worth reading for an image of ``max_pixels``: 4 bytes a pixel (an uncompressed
+    32-bit BMP; compressed formats are smaller) plus 1 MiB of metadata (EXIF, ICC profiles, thumbnails).
+    A bigger file cannot hold an acceptable image, so it is refused before a byte of it is read."""
+    return 4 * int(max_pixels) + (1 << 20)
+
+
+def read_bytes(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The file's bytes, or ImageError for anything but a readable, non-empty regular file of a plausible
+    size (:func:`max_file_bytes`). ``-`` reads standard input, as much as an image may be."""
+    limit = max_file_bytes(max_pixels)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror or exc}); check its permissions") from None
+        if str(path) == "-":
+            data = read_stream(sys.stdin.buffer, limit, what="image")
+        else:
+            data = read_regular(path, limit, what="image")
+    except FileRefused as exc:
+        raise ImageError(str(exc)) from None
     if not data:
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
     return data
@@ -184,7 +197,7 @@ def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read and decode an image file as BGR uint8, or raise ImageError with a one-line message."""
-    return decode_image(read_bytes(path), str(path), max_pixels)
+    return decode_image(read_bytes(path, max_pixels), str(path), max_pixels)
 
 
 def prepare_opencv(max_pixels: int = DEFAULT_MAX_PIXELS) -> None:

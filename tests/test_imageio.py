@@ -1,12 +1,13 @@
 """Safe image loading: real encodings of the astronaut photo, and every way a file can be bad."""
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from edge_fer.imageio import ImageError, load_image, read_header
+from edge_fer.imageio import ImageError, load_image, max_file_bytes, read_header
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "edge_fer" / "assets" / "astronaut.jpg"
 
@@ -131,3 +132,50 @@ def test_prepare_opencv_sets_the_second_guard_in_a_fresh_process(tmp_path, photo
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == f"{path}: over OpenCV's pixel limit; raise --max-pixels to accept it"
     assert result.stderr == ""
+
+
+def sparse_4gb(path: Path) -> None:
+    with open(path, "wb") as f:
+        f.truncate(4 << 30)
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (os.mkfifo, "is a FIFO (named pipe), not a regular file; pass the image itself"),
+        (lambda p: p.symlink_to("/dev/zero"), "is a character device, not a regular file; pass the image itself"),
+        (sparse_4gb, "is 4.0 GB, over the limit of 153.6 MB for images; check that it is the right file"),
+    ],
+    ids=["fifo", "link-to-dev-zero", "sparse-4GB"],
+)
+def test_what_is_not_an_image_file_is_refused_before_reading(tmp_path, make, words):
+    """These hung (a FIFO), read until memory ran out (/dev/zero) or read 4.3 GB for 27 s (a sparse file)."""
+    from tests.test_readfile import within_deadline
+
+    path = tmp_path / "photo.png"
+    make(path)
+    with pytest.raises(ImageError) as caught:
+        within_deadline(load_image, path)
+    assert str(caught.value) == f"{path}: {words}"
+
+
+def test_the_file_size_limit_follows_the_pixel_limit(tmp_path, photo):
+    """A file bigger than any acceptable image could be is not read: 4 bytes a pixel plus 1 MiB of metadata."""
+    path = tmp_path / "photo.bmp"
+    path.write_bytes(encode(photo, ".bmp"))  # 300x200x3 + 54 header bytes
+    assert max_file_bytes(60_000) == 240_000 + (1 << 20)
+    assert load_image(path, max_pixels=60_000).shape == (200, 300, 3)
+    with open(path, "ab") as f:
+        f.truncate(max_file_bytes(60_000) + 1)
+    with pytest.raises(ImageError, match=r"photo\.bmp: is 1\.2 MB, over the limit of 1\.2 MB for images"):
+        load_image(path, max_pixels=60_000)
+
+
+def test_dash_reads_standard_input(photo):
+    import subprocess
+    import sys
+
+    code = "from edge_fer.imageio import load_image\nprint(load_image('-').shape)"
+    data = encode(photo, ".png")
+    result = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60)
+    assert result.stdout.decode().strip() == "(200, 300, 3)"

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edge_fer"
 
 # Bottom to top. A module may import from its own layer or any layer below, never above.
 LAYERS: list[set[str]] = [
-    {"edge_fer", "exitcodes", "redact", "logs", "imageio", "bundled", "clock", "wire"},
+    {"edge_fer", "exitcodes", "redact", "logs", "imageio", "readfile", "bundled", "clock", "wire"},
     {"config"},
     {"capture", "vision"},
     {"tracking"},

@@ -9,6 +9,7 @@ import sys
 from edge_fer.commands.argtypes import positive_int
 
 NAME = "bench"
+BENCH_RECONNECT_ATTEMPTS = 3
 HELP = "measure the real pipeline on a video or the demo source: fps, detection and latency, memory"
 
 
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             {
                 "cameras[0].realtime": bool(args.paced),
                 "cameras[0].loop": True,
+                # A camera that dies during the measurement ends it instead of being waited for forever.
+                "cameras[0].reconnect.max_attempts": BENCH_RECONNECT_ATTEMPTS,
                 "cameras[0].width": args.width,
                 "cameras[0].height": args.height,
                 "detector.min_face_size": args.min_face,
@@ -56,8 +59,39 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
+    problem = _probe(config)
+    if problem:
+        _error(problem)
+        return exitcodes.FAILURE
     from edge_fer.offline.bench import run_bench
 
     result = run_bench(config, args.frames, args.paced)
     print(json.dumps(result.as_dict()) if args.json else result.table())
+    if result.frames < args.frames:
+        _error(f"{result.source}: delivered {result.frames} of {args.frames} frames, then failed; see the lines above")
+        return exitcodes.FAILURE
     return exitcodes.OK
+
+
+def _error(message: str) -> None:
+    print(f"edge-fer bench: {message}", file=sys.stderr, flush=True)
+
+
+def _probe(config) -> str | None:
+    """Open the source once and read one frame, as ``run`` would: a camera that is not there, a stream
+    that does not answer or a file that does not decode is one line here, not a wait for frames that never
+    come. The source's own timeouts bound how long this takes (5 s for a camera, 10 s for a stream)."""
+    from edge_fer.capture.source import SourceError
+    from edge_fer.runtime.pipeline import source_from_config
+
+    try:
+        source = source_from_config(config.cameras[0])
+        try:
+            source.open()
+            if source.read() is None:
+                return f"{source.describe()}: no frame at all (an empty video?)"
+        finally:
+            source.close()
+    except SourceError as exc:
+        return str(exc)
+    return None
