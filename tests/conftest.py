@@ -23,6 +23,13 @@ def _need_mosquitto() -> None:
         pytest.skip("needs the mosquitto broker (apt-get install mosquitto)")
 
 
+@pytest.fixture(autouse=True)
+def _state_directory(tmp_path_factory, monkeypatch) -> None:
+    """Each test its own state directory (where the durable MQTT outbox lives), inherited by the daemons it
+    starts: never the user's, and never an outbox left by another test."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture(scope="session")
 def analyzer():
     """The daemon's analyzer with the default config: the shipped MTCNN and emotion models. Shared:

@@ -69,6 +69,32 @@ class MqttTlsSettings(Strict):
         return ctx
 
 
+class MqttOutboxSettings(Strict):
+    """Where messages wait until the broker acknowledges them (``mqtt.outbox``).
+
+    ``durable`` (the default) keeps them in a SQLite file, so a killed daemon, a watchdog restart or a power
+    cut loses none: the next start sends them first, with their original ``run_id`` and ``seq``. The file is
+    ``path``, by default ``outbox-<device>.sqlite3`` in the state directory (``$STATE_DIRECTORY`` as systemd
+    sets it, else ``$XDG_STATE_HOME/edge-fer``, else ``~/.local/state/edge-fer``). It is bounded by
+    ``max_mb`` and ``max_age`` (seconds): beyond either the oldest events are dropped, counted and logged.
+    ``sync: full`` fsyncs every message (survives a power cut), ``normal`` only survives a killed process.
+    ``durable: false`` keeps them in memory, bounded by ``mqtt.buffer_size`` events.
+    """
+
+    durable: bool = True
+    path: str | None = None  # None: <state directory>/outbox-<device>.sqlite3
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0
+    max_age: Annotated[float, Field(gt=0, le=366 * 86400)] = 7 * 86400.0  # seconds
+    sync: Literal["full", "normal"] = "full"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or "\0" in v):
+            raise ValueError("must be a file path; leave it unset (null) for the state directory")
+        return v
+
+
 class MqttSettings(Strict):
     """The ``mqtt:`` section, which the MQTT publisher, reporter and output take as it is.
 
@@ -93,7 +119,8 @@ class MqttSettings(Strict):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     qos: Literal[0, 1, 2] = 1
     keepalive: Annotated[int, Field(ge=1, le=3600)] = 30
-    buffer_size: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    buffer_size: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000  # memory mode; durable mode's fallback
+    outbox: MqttOutboxSettings = MqttOutboxSettings()
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = 20
     reconnect_min_delay: Annotated[float, Field(gt=0, le=3600)] = 1.0
     reconnect_max_delay: Annotated[float, Field(gt=0, le=3600)] = 30.0

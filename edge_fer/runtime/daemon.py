@@ -50,11 +50,13 @@ class Daemon:
         self.stop = stop or threading.Event()
         self.run_id = new_run_id()
         self.notifier = notifier if notifier is not None else Notifier()
+        # Outputs first: a queue held by another daemon or an unusable path fails before seconds of model loading.
+        self.outputs = OutputRunner(self._outputs(mqtt_url, preview))
         try:
             self.analyzer = FaceAnalyzer.from_settings(config.detector, config.classifier)
         except ModelError as exc:
+            self.outputs.close(CLOSE_TIMEOUT)
             raise DaemonError(str(exc), exitcodes.UNAVAILABLE) from None
-        self.outputs = OutputRunner(self._outputs(mqtt_url, preview))
         try:
             self.pipeline = Pipeline(
                 config,
@@ -73,16 +75,19 @@ class Daemon:
     # -- outputs, from the config ------------------------------------------------------------------------
 
     def _outputs(self, mqtt_url: str | None, preview: bool) -> list[Output]:
-        """Every output the config asks for, in a fixed order; none of them started."""
+        """Every output the config asks for, in a fixed order; none of them started.
+
+        MQTT comes first: it stores each event (a commit to the durable outbox) on the caller's thread before
+        any other output is handed it, so no event shown elsewhere can be missing from the outbox after a kill."""
         outputs: list[Output] = []
         mqtt = self._mqtt(mqtt_url)
+        if mqtt is not None:
+            outputs.append(mqtt)
         mode = self.config.output.stdout
         if mode == "on" or (mode == "auto" and mqtt is None):
             from edge_fer.outputs.stdout import StdoutSink
 
             outputs.append(StdoutSink())
-        if mqtt is not None:
-            outputs.append(mqtt)
         if self.config.http.enabled:
             outputs.append(self._http())
         video = self._video()
@@ -94,6 +99,8 @@ class Daemon:
             try:
                 outputs.append(LocalPreview(self.stop))
             except PreviewUnavailable as exc:
+                for built in outputs:
+                    built.close()  # none started; this lets go of the MQTT outbox file
                 raise DaemonError(str(exc), exitcodes.USAGE) from None
         return outputs
 
@@ -110,9 +117,13 @@ class Daemon:
         if not settings.enabled:
             return None
         from edge_fer.outputs.mqtt.sink import MqttSink
+        from edge_fer.outputs.mqtt.store import OutboxStoreError
 
         cameras = [c.safe_name for c in self.config.cameras]
-        return MqttSink(settings, cameras, run_id=self.run_id, device_name=self.config.device)
+        try:
+            return MqttSink(settings, cameras, run_id=self.run_id, device_name=self.config.device)
+        except OutboxStoreError as exc:  # a second daemon on this device's queue, or a path that cannot be used
+            raise DaemonError(str(exc), exitcodes.CONFIG) from None
 
     def _http(self) -> Output:
         from edge_fer.outputs.web.output import PreviewOutput
@@ -148,9 +159,22 @@ class Daemon:
                 log.error("%s", exc)
                 self.outputs.close(CLOSE_TIMEOUT)
                 return exitcodes.CONFIG
-            return self.pipeline.run()
+            return self._delivery_status(self.pipeline.run())
         finally:
             self.notifier.close()
+
+    def _delivery_status(self, code: int) -> int:
+        """A clean stop that lost MQTT messages (dropped over the outbox's bound, or left undelivered by the
+        memory outbox) exits 75, so a supervisor or script sees the loss the log line states; messages the
+        durable outbox keeps for the next start are not lost."""
+        sink = next((o for o in self.outputs.outputs if o.name == "mqtt"), None)
+        if code != exitcodes.OK or sink is None:
+            return code
+        lost = sink.ledger()["lost"]
+        if lost:
+            log.warning("exiting with status %d: %d MQTT messages were lost", exitcodes.TEMPFAIL, lost)
+            return exitcodes.TEMPFAIL
+        return code
 
     def close(self) -> None:
         """Release a daemon that never ran (a run releases everything itself on its way out)."""

@@ -25,7 +25,15 @@ COLLECTOR = "reliability-collector"
 pytestmark = pytest.mark.slow
 
 
-def config(tmp_path: Path, url: str, *, source: str = "demo", keepalive: int = 5, **camera) -> Path:
+def config(
+    tmp_path: Path, url: str, *, source: str = "demo", keepalive: int = 5, outbox: dict | None = None, **camera
+) -> Path:
+    mqtt = {
+        "url": url,
+        "keepalive": keepalive,
+        "client_id": "edge-fer-reliability",
+        **({"outbox": outbox} if outbox else {}),
+    }
     return write_config(
         tmp_path / "edge-fer.yaml",
         {
@@ -33,7 +41,7 @@ def config(tmp_path: Path, url: str, *, source: str = "demo", keepalive: int = 5
             "cameras": [{"name": "cam0", "source": source, **camera}],
             "events": {"mode": "every_frame"},
             "output": {"stdout": "on"},  # the daemon's own record of every event, to compare MQTT against
-            "mqtt": {"url": url, "keepalive": keepalive, "client_id": "edge-fer-reliability"},
+            "mqtt": mqtt,
         },
     )
 
@@ -103,17 +111,19 @@ def test_broker_restarted_mid_run_loses_no_seq(make_broker, face_clip, tmp_path)
 
 
 def test_sigterm_while_the_broker_is_unreachable_exits_0_quickly_and_counts_the_loss(tmp_path):
+    """Memory mode: what was not delivered is lost, said in one line, and the exit status says so (75)."""
     url = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there
-    with DaemonProcess("--config", str(config(tmp_path, url))) as daemon:
+    path = config(tmp_path, url, outbox={"durable": False})
+    with DaemonProcess("--config", str(path)) as daemon:
         daemon.wait_events(20)
         daemon.wait_stderr("cannot connect")
         t0 = time.monotonic()
         daemon.signal(signal.SIGTERM)
         rc = daemon.wait(30)
         elapsed = time.monotonic() - t0
-    assert rc == 0, daemon.stderr
+    assert rc == 75, daemon.stderr
     assert elapsed < 5.0 + FLUSH_TIMEOUT, f"shutdown took {elapsed:.1f} s"
-    lost = re.search(r"MQTT: (\d+) messages were not delivered before shutdown", daemon.stderr)
+    lost = re.search(r"MQTT: closed; .* not delivered (\d+) \(lost", daemon.stderr)
     assert lost, daemon.stderr[-2000:]
     assert int(lost.group(1)) >= len(daemon.events()), "every printed event is counted as undelivered"
     assert "Traceback" not in daemon.stderr

@@ -66,7 +66,7 @@ def test_building_starts_nothing_and_close_releases_a_daemon_that_never_ran(tmp_
     daemon = Daemon(config_with_every_output(tmp_path, http_port, free_port()), notifier=QuietNotifier())
     assert set(threading.enumerate()) == before, "no thread started"
     assert can_bind(http_port), "no socket bound"
-    assert [o.name for o in daemon.outputs.outputs] == ["stdout", "mqtt", "http", "video"]
+    assert [o.name for o in daemon.outputs.outputs] == ["mqtt", "stdout", "http", "video"]  # MQTT stores first
     assert daemon.pipeline.cameras[0].capture.is_alive() is False
     t0 = time.monotonic()
     daemon.close()

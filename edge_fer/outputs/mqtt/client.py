@@ -2,8 +2,10 @@
 
 How delivery works:
 
-- :meth:`MqttPublisher.publish` never blocks; it queues into an :class:`~edge_fer.outputs.mqtt.outbox.Outbox`
-  (bounded, drops the OLDEST event and counts it).
+- :meth:`MqttPublisher.publish` never blocks on the network; it queues into the outbox: by default the durable
+  one (:mod:`edge_fer.outputs.mqtt.store`, a SQLite file, committed before ``publish`` returns), else the
+  memory :class:`~edge_fer.outputs.mqtt.outbox.Outbox`. Both are bounded and drop the OLDEST event, counted.
+  A message leaves the outbox (and its file) only at the broker's acknowledgement.
 - One sender thread hands paho at most ``max_inflight`` messages at a time, in order, only while connected,
   and keeps each one until the broker's PUBACK (``on_publish`` with its mid).
 - When the connection drops, unacknowledged messages stay ours. On the next CONNACK, inside ``on_connect``
@@ -28,7 +30,8 @@ import paho.mqtt.client as mqtt
 from edge_fer.config.comms import MqttSettings
 from edge_fer.logs import Throttle
 from edge_fer.outputs.mqtt.connection import RecordingClient, describe_connect_error, guarded
-from edge_fer.outputs.mqtt.outbox import Message, Outbox
+from edge_fer.outputs.mqtt.outbox import Message
+from edge_fer.outputs.mqtt.store import open_outbox
 from edge_fer.outputs.mqtt.topics import Topics
 
 log = logging.getLogger("edge_fer.mqtt")
@@ -60,7 +63,7 @@ class MqttPublisher:
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
         self.topics = Topics(settings.device, settings.topic_prefix)
-        self._outbox = Outbox(settings.buffer_size)
+        self._outbox = open_outbox(settings)  # raises OutboxStoreError (a second daemon on this queue, ...)
         self._inflight: dict[int, Message] = {}
         self._lock = threading.Condition()
         self._pub_lock = threading.Lock()  # serialises paho.publish + bookkeeping against on_connect's re-queue
@@ -71,6 +74,10 @@ class MqttPublisher:
         self._counts = dict.fromkeys(
             ("published", "acked", "failed", "resent", "connects", "connect_failures", "callback_errors"), 0
         )
+        # The one accounting of messages that are not retained (events and stats), which the close line and
+        # the exit status use: queued = acknowledged + unsendable + dropped + not delivered (waiting or in flight).
+        recovered = getattr(self._outbox, "recovered", 0)
+        self._ledger = {"queued": recovered, "recovered": recovered, "acked": 0, "unsendable": 0}
         self._last_error: str | None = None
         self._attempt_reported = False  # the current connection attempt's failure has been counted
         self._drop_log = Throttle(10.0)  # a gate only: the drop report carries its own counts
@@ -130,8 +137,9 @@ class MqttPublisher:
         data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
         msg = Message(topic, data, self.settings.qos if qos is None else qos, retain)
         with self._lock:
+            self._ledger["queued"] += not retain
             if self._closed:
-                self._outbox.dropped += 1
+                self._outbox.dropped += not retain
                 log.warning("MQTT: publisher is closed; dropped a message for %s", topic)
                 return
             dropped = self._outbox.put(msg)
@@ -165,18 +173,47 @@ class MqttPublisher:
         self.flush(0.0 if away else max(deadline - time.monotonic(), 0.5))
         with self._lock:
             self._closed = self._stopping = True
-            undelivered = len(self._outbox) + len(self._inflight)
             self._lock.notify_all()
         if self._started:
             self._sender.join(timeout=2.0)
             self._client.disconnect()
             self._client.loop_stop()
         self._report_drops(now=True)
-        if undelivered:
-            log.warning("MQTT: %d messages were not delivered before shutdown (broker unreachable)", undelivered)
-        s = self.stats()
-        log.info("MQTT: closed; published %d, acknowledged %d, dropped %d", s.published, s.acked, s.dropped)
-        return undelivered == 0
+        ledger = self.ledger()
+        with self._lock:
+            self._outbox.close()
+        log.log(logging.WARNING if ledger["undelivered"] else logging.INFO, "MQTT: closed; %s", self.describe(ledger))
+        return ledger["undelivered"] == 0
+
+    def release(self) -> None:
+        """Let go of the outbox (its file and lock) without connecting: for a publisher that never started."""
+        with self._lock:
+            if not self._started:
+                self._closed = True
+                self._outbox.close()
+
+    def ledger(self) -> dict:
+        """The one accounting of messages that are not retained (events and stats), for the close line, the
+        exit status and the stats: ``queued`` (``recovered`` from an earlier run's file included) =
+        ``acked`` + ``unsendable`` + ``dropped`` + ``undelivered`` (waiting or sent and not acknowledged).
+        ``lost``: what will never arrive (dropped, unsendable, and undelivered unless the outbox keeps it)."""
+        with self._lock:
+            undelivered = self._outbox.events + sum(not m.retain for m in self._inflight.values())
+            out = {**self._ledger, "dropped": self._outbox.dropped, "undelivered": undelivered}
+            out["lost"] = out["dropped"] + out["unsendable"] + (0 if self._outbox.durable else undelivered)
+            out["kept"] = self._outbox.describe()
+            return out
+
+    @staticmethod
+    def describe(ledger: dict) -> str:
+        """The ledger as one line that adds up."""
+        earlier = f" ({ledger['recovered']} from an earlier run)" if ledger["recovered"] else ""
+        unsendable = f", unsendable {ledger['unsendable']}" if ledger["unsendable"] else ""
+        text = (
+            f"messages (events and stats) queued {ledger['queued']}{earlier}: acknowledged {ledger['acked']}"
+            f"{unsendable}, dropped {ledger['dropped']}, not delivered {ledger['undelivered']}"
+        )
+        return text + (f" ({ledger['kept']})" if ledger["undelivered"] else "")
 
     # -- paho setup and callbacks (paho's network thread) --------------------------------------------------
 
@@ -201,6 +238,12 @@ class MqttPublisher:
         client.on_disconnect = guarded(self._on_disconnect, self._callback_failed)
         client.on_publish = guarded(self._on_publish, self._callback_failed)
         return client
+
+    def _acked(self, msg: Message) -> None:
+        """The broker has ``msg`` (call under the lock): counted once, and it leaves the outbox for good."""
+        self._counts["acked"] += 1
+        self._ledger["acked"] += not msg.retain
+        self._outbox.ack(msg)
 
     def _callback_failed(self, name: str, exc: BaseException) -> None:
         """A bug in one of our callbacks: logged with its traceback, counted, and the publisher's problem
@@ -273,7 +316,7 @@ class MqttPublisher:
                 if self._publishing:
                     self._early_acks[mid] = reason_code.is_failure  # the PUBACK beat the sender's bookkeeping
                 return
-            self._counts["acked"] += 1
+            self._acked(msg)
             if reason_code.is_failure:
                 self._counts["failed"] += 1
             self._lock.notify_all()
@@ -316,8 +359,8 @@ class MqttPublisher:
         if new and (now or self._drop_log.allow("mqtt buffer full")):
             self._dropped_reported = total
             log.warning(
-                "MQTT: buffer full (%d messages): dropped %d oldest since the last report, %d in total",
-                self.settings.buffer_size,
+                "MQTT: buffer full (%s): dropped %d oldest since the last report, %d in total",
+                self._outbox.bound,
                 new,
                 total,
             )
@@ -346,6 +389,8 @@ class MqttPublisher:
                     with self._lock:
                         self._publishing = False
                         self._counts["failed"] += 1
+                        self._ledger["unsendable"] += not msg.retain
+                        self._outbox.ack(msg)  # it can never go: do not keep it for the next start
                     log.error("MQTT: cannot publish to %s: %s", msg.topic, exc)
                     continue
                 with self._lock:
@@ -356,7 +401,7 @@ class MqttPublisher:
                     self._counts["published"] += 1
                     if info.mid in self._early_acks:
                         self._counts["failed"] += self._early_acks.pop(info.mid)
-                        self._counts["acked"] += 1
+                        self._acked(msg)
                         self._lock.notify_all()
                     else:
                         self._inflight[info.mid] = msg

@@ -9,14 +9,15 @@ Retained messages (availability, camera state and status, discovery) are differe
 value per topic matters, so a newer one replaces an older one still waiting, and they never push events
 out of the buffer. They are sent before events, newest state first per topic.
 
-Not thread-safe: the publisher guards it with its lock.
+This is the memory mode (``mqtt.outbox.durable: false``); :mod:`edge_fer.outputs.mqtt.store` keeps the
+same interface in a file that outlives the process. Not thread-safe: the publisher guards it with its lock.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Message:
     payload: bytes
     qos: int = 1
     retain: bool = False
+    key: int | None = field(default=None, compare=False)  # its row in the durable outbox (store.py)
 
     def __post_init__(self) -> None:
         if not self.topic or any(c in self.topic for c in "+#\0"):
@@ -38,6 +40,8 @@ class Message:
 class Outbox:
     """Events in arrival order, bounded to ``capacity`` (oldest dropped); retained messages, latest per topic."""
 
+    durable = False
+
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"buffer capacity must be at least 1, not {capacity}")
@@ -48,6 +52,10 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._events) + len(self._retained)
+
+    @property
+    def bound(self) -> str:
+        return f"{self.capacity} messages"
 
     @property
     def events(self) -> int:
@@ -82,6 +90,15 @@ class Outbox:
             topic = next(iter(self._retained))
             return self._retained.pop(topic)
         return self._events.popleft() if self._events else None
+
+    def ack(self, msg: Message) -> None:
+        """The broker acknowledged ``msg``; nothing to do in memory (the durable outbox deletes its row)."""
+
+    def close(self) -> None:
+        """Nothing to release in memory."""
+
+    def describe(self) -> str:
+        return "lost (mqtt.outbox.durable is off)"
 
     def requeue(self, messages: Iterable[Message]) -> int:
         """Put messages that were sent but never acknowledged back in front, keeping their order.

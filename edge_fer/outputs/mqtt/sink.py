@@ -57,13 +57,19 @@ class MqttSink(Output):
         return self.reporter.flush(timeout) if self.started else True
 
     def close(self) -> None:
-        """Say goodbye and disconnect; a sink that never started has no connection to close."""
+        """Say goodbye and disconnect; a sink that never started has no connection to close, only its outbox."""
         if self.started:
             self.reporter.close(self.close_timeout)
+        else:
+            self.reporter.publisher.release()
 
     def camera_status(self, camera: str, state: str, detail: str = "", ts: str | None = None) -> None:
         """A camera state with an explicit timestamp, for callers outside the runner (tools, tests)."""
         self.reporter.camera_status(camera, state, detail, ts)
+
+    def ledger(self) -> dict:
+        """Queued, acknowledged, dropped, undelivered and lost messages (see ``MqttPublisher.ledger``)."""
+        return self.reporter.publisher.ledger()
 
     def mqtt_stats(self) -> dict:
         """The ``mqtt`` section of the stats payload."""

@@ -201,7 +201,7 @@ def test_full_buffer_drops_exactly_the_oldest_and_says_so(make_broker, subscribe
     broker = make_broker(persistence=True)
     sub = subscribe(broker.port, [FACE], client_id="overflow-sub")
     broker.stop()
-    pub = publisher(settings(broker.url, buffer_size=100))
+    pub = publisher(settings(broker.url, buffer_size=100, outbox={"durable": False}))  # the memory outbox
     pub.start()
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
         for i in range(150):
@@ -244,9 +244,10 @@ def test_refused_credentials_give_one_clear_error_and_keep_retrying(
     wait_until(lambda: broker.log_text().count("not authorised") >= 4, 5, what="the broker to log the refusals")
 
 
-def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(make_broker, publisher, caplog):
+@pytest.mark.parametrize(("durable", "fate"), [(True, "kept in "), (False, "lost (mqtt.outbox.durable is off)")])
+def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(make_broker, publisher, caplog, durable, fate):
     broker = make_broker()  # its own: this test stops it
-    pub = publisher(settings(broker.url))
+    pub = publisher(settings(broker.url, outbox={"durable": durable}))
     pub.start()
     assert pub.wait_connected(5) and pub.flush(5)
     broker.stop()
@@ -257,4 +258,9 @@ def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(make_broker,
     with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
         assert pub.close(timeout=5) is False
     assert time.monotonic() - t0 < 2.0
-    assert "11 messages were not delivered before shutdown" in caplog.text  # 10 events and offline
+    closed = [r.getMessage() for r in caplog.records if "MQTT: closed" in r.getMessage()]
+    assert len(closed) == 1 and closed[0].startswith(
+        "MQTT: closed; messages (events and stats) queued 10: acknowledged 0, dropped 0, not delivered 10 ("
+    ), closed
+    assert fate in closed[0]
+    assert pub.ledger()["lost"] == (0 if durable else 10)
