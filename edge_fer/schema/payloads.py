@@ -114,11 +114,12 @@ class CameraStatePayload(_Closed):
     run_id: Name = Field(description=RUN_ID)
     faces: Count = Field(description="Number of faces present now.")
     dominant_emotion: Annotated[str, Field(min_length=1)] | None = Field(
-        description="The emotion most present faces show (ties: higher summed confidence); null when no face is "
-        "present."
+        description="The emotion most present faces show (ties: higher summed confidence), among the faces "
+        "edge-fer claims (claim not false); null when no such face is present."
     )
     emotions: dict[str, Annotated[int, Field(ge=1)]] = Field(
-        description="Number of present faces per emotion label; empty when no face is present."
+        description="Number of present faces per emotion label, counting only faces edge-fer claims; empty when "
+        "there are none. 'faces' counts every face, claimed or not."
     )
     since: Timestamp = Field(
         description="When dominant_emotion took its current value (null included), ISO-8601 UTC with milliseconds."

@@ -1,6 +1,8 @@
 """The per-camera summary behind the retained ``<camera>/state`` topic: who is there and what they feel.
 
-It is derived from the camera's face events alone, so the pipeline has nothing extra to call. In ``tracks``
+It is derived from the camera's face events alone, so the pipeline has nothing extra to call. A face whose
+event says ``claim: false`` (edge-fer abstains on it) counts as present but lends its emotion to neither
+``emotions`` nor ``dominant_emotion``: a dashboard must not show what edge-fer would not stand by. In ``tracks``
 mode ``start``/``update``/``change`` refresh a track and ``end`` removes it; in ``every_frame`` mode the
 faces of the latest frame are the faces present. A face not refreshed for ``stale_after`` seconds is
 dropped all the same: ``every_frame`` mode has no ``end`` events, and an ``end`` event dropped by a full
@@ -32,6 +34,11 @@ class _Face:
     emotion: str
     confidence: float
     seen: float
+    claim: bool = True
+
+
+def _face(event: EventLike, now: float) -> _Face:
+    return _Face(event.emotion, float(event.confidence), now, getattr(event, "claim", None) is not False)
 
 
 def dominant(faces: list[tuple[str, float]]) -> str | None:
@@ -83,9 +90,9 @@ class CameraState:
                     self._faces = self._building
                 self._building, self._frame = {}, event.frame
             key = event.track_id or ("untracked", len(self._building))
-            self._building[key] = _Face(event.emotion, float(event.confidence), now)
+            self._building[key] = _face(event, now)
         else:
-            self._faces[event.track_id] = _Face(event.emotion, float(event.confidence), now)
+            self._faces[event.track_id] = _face(event, now)
         return self._changed(event.ts)
 
     def expire(self, ts: str) -> dict | None:
@@ -105,11 +112,11 @@ class CameraState:
 
     def _changed(self, ts: str) -> dict | None:
         present = self._building if len(self._building) >= len(self._faces) else self._faces
-        faces = [(f.emotion, f.confidence) for f in present.values()]
-        top = dominant(faces)
+        claimed = [(f.emotion, f.confidence) for f in present.values() if f.claim]
+        top = dominant(claimed)
         if self._since is None or top != self._dominant:
             self._dominant, self._since = top, ts
-        summary = (len(faces), top, tuple(sorted(Counter(e for e, _ in faces).items())))
+        summary = (len(present), top, tuple(sorted(Counter(e for e, _ in claimed).items())))
         if summary == self._summary:
             return None
         self._summary = summary

@@ -57,6 +57,16 @@ def test_two_faces_count_and_the_majority_wins(validator):
     assert two[-1]["emotions"] == {"happy": 2} and two[-1]["dominant_emotion"] == "happy"
 
 
+def test_a_face_edge_fer_abstains_on_is_present_but_shows_no_emotion(validator):
+    sure = factories.face(LEFT, "happy", 0.9, quality=0.8)
+    unsure = factories.face(RIGHT, "sad", 0.95, quality=0.01, claim=False)
+    payloads = run(play([[sure, unsure]] * 5, mode="every_frame"), CameraState("k", "cam0", "r"), validator)
+    assert payloads[-1]["faces"] == 2 and payloads[-1]["emotions"] == {"happy": 1}
+    assert payloads[-1]["dominant_emotion"] == "happy"  # not sad, although sad is the surer answer
+    alone = run(play([[unsure]] * 5, mode="every_frame"), CameraState("k", "cam0", "r"), validator)
+    assert (alone[-1]["faces"], alone[-1]["dominant_emotion"], alone[-1]["emotions"]) == (1, None, {})
+
+
 def test_every_frame_mode_uses_the_latest_frame_and_expires_without_end_events(validator):
     clock = Clock()
     state = CameraState("kiosk-1", "cam0", "r", stale_after=2.0, clock=clock)
