@@ -187,7 +187,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         stream = _STREAM_PATH.fullmatch(path)
         static = self.preview.assets.get(path)
-        if not (stream or static or path in ("/", "/stats.json", "/events.json")):
+        if not (stream or static or path in ("/", "/stats.json", "/events.json", "/timeline.json")):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         if not self._authorized(query):
@@ -206,6 +206,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self._respond(200, self.preview.page_html(), "text/html; charset=utf-8", csp)
         elif path == "/stats.json":
             self._respond(200, self.preview.stats_json(), "application/json")
+        elif path == "/timeline.json":
+            self._respond(200, self.preview.timeline_json(), "application/json")
         else:
             self._respond(200, self.preview.events_json(), "application/json")
 

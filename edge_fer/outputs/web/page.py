@@ -1,8 +1,9 @@
 """The preview page: a static template plus the cameras known when it is requested.
 
 The page is built on the server so the stream ``<img>`` tags work without JavaScript; the script only
-refreshes stats and events and adds cameras that start later. When a token is set, the page carries it
-into its own URLs: whoever loaded the page has already shown the token.
+refreshes stats, events and the emotion timeline (drawn on each camera's ``<canvas>`` by the page itself:
+devices are offline, so no chart library from a CDN) and adds cameras that start later. When a token is set,
+the page carries it into its own URLs: whoever loaded the page has already shown the token.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 _STATIC = {
     "/preview.js": ("preview.js", "text/javascript; charset=utf-8"),
+    "/timeline.js": ("timeline.js", "text/javascript; charset=utf-8"),
     "/preview.css": ("preview.css", "text/css; charset=utf-8"),
 }
 
@@ -49,6 +51,8 @@ def camera_section(camera: str, token: str | None) -> str:
         f'  <img class="stream" src="{html.escape(stream_url(camera, token))}" alt="live view of {name}">\n'
         f'  <dl class="camera-stats"></dl>\n'
         f'  <ul class="faces"></ul>\n'
+        f'  <canvas class="timeline" width="440" height="60" aria-label="emotions of {name} over time"></canvas>\n'
+        f'  <p class="mood"></p>\n'
         f"</section>"
     )
 

@@ -21,6 +21,7 @@ from edge_fer.config.comms import HttpSettings
 from edge_fer.outputs.web.frames import FrameHub
 from edge_fer.outputs.web.listener import EXTRA_CONNECTIONS, PreviewHTTPServer
 from edge_fer.outputs.web.page import load_assets, render_page
+from edge_fer.outputs.web.timeline import EmotionTimeline
 
 log = logging.getLogger("edge_fer.http")
 
@@ -62,6 +63,7 @@ class PreviewServer:
             self.hub.add(camera)
         self._template, self.assets = load_assets()
         self._events: deque[dict] = deque(maxlen=EVENT_HISTORY)
+        self.timeline = EmotionTimeline(ttl_s=FACE_TTL_S)
         self._faces: dict[str, dict[Any, tuple[Any, Any, float]]] = {}
         self._faces_lock = threading.Lock()
         self._viewer_lock = threading.Lock()
@@ -128,6 +130,7 @@ class PreviewServer:
     def offer_event(self, event: dict) -> None:
         """Keep the event for /events.json and note its face's current emotion for the page."""
         self._events.append(event)
+        self.timeline.add(event)
         camera, track, kind = event.get("camera"), event.get("track_id"), event.get("type")
         if camera is None or track is None:
             return
@@ -196,6 +199,9 @@ class PreviewServer:
 
     def events_json(self) -> bytes:
         return _dumps({"events": list(reversed(self._events))})
+
+    def timeline_json(self) -> bytes:
+        return _dumps(self.timeline.snapshot())
 
     def health_json(self) -> tuple[bool, bytes]:
         try:

@@ -172,3 +172,31 @@ def test_wrong_token_is_refused_in_chromium(browser, make_server):
             assert "preview.js" not in browser.page_source
         assert server.watchers("cam0") == 0
         assert server.hub.get("cam0").encoded == 0, "a refused viewer must not cause encoding"
+
+
+def test_timeline_is_drawn_and_moves_in_chromium(browser, make_server):
+    """The canvas of the camera shows the distribution and the track's strip, and is redrawn as events come."""
+    from selenium.webdriver.common.by import By
+
+    holder: dict[str, Pipeline] = {}
+    server = make_server(stats=lambda: holder["p"].stats())
+    with Pipeline(server) as pipeline:
+        holder["p"] = pipeline
+        browser.get(f"http://127.0.0.1:{server.port}/")
+        canvas = browser.find_element(By.CSS_SELECTOR, 'section.camera[data-camera="cam0"] canvas.timeline')
+        mood = browser.find_element(By.CSS_SELECTOR, 'section.camera[data-camera="cam0"] p.mood')
+        wait_until(lambda: mood.text.count("%") >= 2, 20, 0.1, what="a distribution of two emotions")
+        assert mood.text.startswith("last 5 min: ")
+        first = png(canvas.screenshot_as_png)
+        colours = {tuple(int(c) for c in bgr) for bgr in first.reshape(-1, 3)}
+        from edge_fer.outputs.annotate import EMOTION_COLORS
+
+        drawn = {label for label, bgr in EMOTION_COLORS.items() if bgr in colours}
+        assert len(drawn) >= 2, f"the timeline shows {drawn}"  # the events alternate neutral, happy, surprise
+        strip = browser.execute_script("return arguments[0].height", canvas)
+        assert strip >= 40  # the distribution bar, one strip and the axis
+
+        def moved() -> bool:
+            return np.abs(first.astype(int) - png(canvas.screenshot_as_png).astype(int)).mean() > 0.5
+
+        wait_until(moved, 20, 0.3, what="the timeline to be redrawn with newer events")

@@ -7,7 +7,8 @@ from edge_fer.outputs.web.page import load_assets, render_page, stream_url, toke
 
 def test_assets_load_from_the_installed_package():
     template, assets = load_assets()
-    assert set(assets) == {"/preview.js", "/preview.css"}
+    assert set(assets) == {"/preview.js", "/preview.css", "/timeline.js"}
+    assert b"/timeline.json" in assets["/preview.js"].body and b"edgeFerTimeline" in assets["/timeline.js"].body
     assert b"/stats.json" in assets["/preview.js"].body and b"/events.json" in assets["/preview.js"].body
     assert assets["/preview.js"].content_type.startswith("text/javascript")
     assert "$cameras" in template.template and "$query" in template.template
@@ -17,6 +18,7 @@ def test_page_has_one_stream_per_camera_without_a_token():
     template, _ = load_assets()
     page = render_page(template, ["cam0", "back yard"], None).decode()
     assert page.count('<img class="stream"') == 2
+    assert page.count('<canvas class="timeline"') == 2 and 'aria-label="emotions of back yard over time"' in page
     assert 'src="/stream/cam0.mjpg"' in page and 'src="/stream/back%20yard.mjpg"' in page
     assert 'data-query=""' in page and "token" not in page
 

@@ -1,4 +1,4 @@
-// edge-fer preview: refreshes stats every second and events every two seconds.
+// edge-fer preview: refreshes stats every second, events and the emotion timeline every two seconds.
 // Everything from the server is written with textContent, never parsed as HTML.
 "use strict";
 (() => {
@@ -34,7 +34,9 @@
     }
     const created = el("section", null, "camera");
     created.dataset.camera = name;
-    created.append(el("h2", name), el("dl", null, "camera-stats"), el("ul", null, "faces"));
+    const canvas = el("canvas", null, "timeline");
+    canvas.setAttribute("aria-label", `emotions of ${name} over time`);
+    created.append(el("h2", name), el("dl", null, "camera-stats"), el("ul", null, "faces"), canvas, el("p", null, "mood"));
     camerasEl.append(created);
     return created;
   }
@@ -123,6 +125,15 @@
     showStats(await getJson("/stats.json"));
     statusEl.textContent = `live · ${new Date().toLocaleTimeString()}`;
     statusEl.className = "status ok";
+  });
+  every(2000, async () => {
+    const data = await getJson("/timeline.json");
+    for (const [name, camera] of Object.entries(data.cameras || {})) {
+      const sec = section(name);
+      window.edgeFerTimeline.draw(
+        sec.querySelector("canvas.timeline"), sec.querySelector("p.mood"), camera, data.window_s, data.colors || {},
+      );
+    }
   });
   every(2000, async () => {
     const data = await getJson("/events.json");
