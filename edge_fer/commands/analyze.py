@@ -73,10 +73,14 @@ def _table(path: str, image, faces) -> str:
         b = face.box
         runner_up = sorted(face.emotion.scores.items(), key=lambda kv: -kv[1])[1:3]
         others = ", ".join(f"{label} {p:.2f}" for label, p in runner_up)
+        quality = "" if face.quality is None else f"q {face.quality.score:.2f}  "
+        label = face.emotion.label if face.claim else f"({face.emotion.label})"  # abstained: for reference only
         lines.append(
-            f"  {i:>2}  box {b.x:6.0f} {b.y:6.0f} {b.w:5.0f}x{b.h:<5.0f}  det {face.detection.score:.2f}  "
-            f"{face.emotion.label:<8} {face.emotion.confidence:.2f}" + (f"  ({others})" if others else "")
+            f"  {i:>2}  box {b.x:6.0f} {b.y:6.0f} {b.w:5.0f}x{b.h:<5.0f}  det {face.detection.score:.2f}  {quality}"
+            f"{label:<10} {face.emotion.confidence:.2f}" + (f"  ({others})" if others else "")
         )
+    if any(not face.claim for face in faces):
+        lines.append("  (label): edge-fer abstains on that face (quality or confidence below classifier.claim)")
     return "\n".join(lines)
 
 

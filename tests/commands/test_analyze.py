@@ -160,3 +160,18 @@ def test_real_entry_point_has_no_tracebacks(images, tmp_path):
     assert proc.returncode == 69 and "m.onnx: not a usable ONNX model" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([*run, "--min-face", "0", str(images["astronaut"])], capture_output=True, text=True)
     assert proc.returncode == 2 and "--min-face" in proc.stderr and "greater than or equal to 12" in proc.stderr
+
+
+def test_the_table_shows_quality_and_brackets_a_face_edge_fer_abstains_on(images, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    dark = tmp_path / "dark.png"
+    picture = cv2.imread(str(images["astronaut"]))
+    cv2.imwrite(str(dark), (cv2.GaussianBlur(picture, (0, 0), 3) * 0.2).astype(np.uint8))
+    assert main(["analyze", str(images["astronaut"]), str(dark)]) == 0
+    bright, poor = capsys.readouterr().out.split(str(dark))
+    assert " q 0.9" in bright and " happy " in bright and "abstains" not in bright
+    face = poor.splitlines()[1]
+    assert " q 0.00  (" in face  # the label in brackets: for reference only
+    assert "edge-fer abstains on that face" in poor
