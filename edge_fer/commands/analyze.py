@@ -23,6 +23,7 @@ HELP = (
     "Find faces and their emotions in images, folders of images and videos; for a video, write a per-frame "
     "table, a per-track summary and a timeline picture."
 )
+PRINTED_TRACKS = 20  # a long video's other tracks are in its track summary file
 WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -246,11 +247,14 @@ def _video_text(result) -> str:
         f"{result.name} ({result.width}x{result.height}, {rate}): {result.frames} frames, {result.duration_s:.1f} s, "
         f"{len(result.tracks)} track{'' if len(result.tracks) == 1 else 's'}; analysed at {speed}{realtime}"
     ]
-    for t in sorted(result.tracks, key=lambda t: t.track_id):
+    tracks = sorted(result.tracks, key=lambda t: t.track_id)
+    for t in tracks[:PRINTED_TRACKS]:
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(t.shares.items(), key=lambda kv: -kv[1]) if v)
         lines.append(
             f"  track {t.track_id:>3}  {t.first_s:7.2f}-{t.last_s:<7.2f} s  {t.duration_s:6.2f} s  "
             f"{t.dominant:<8} ({shares})"
         )
+    if len(tracks) > PRINTED_TRACKS:
+        lines.append(f"  ... {len(tracks) - PRINTED_TRACKS} more tracks in the track summary")
     lines += [f"  {path}" for path in result.files.values()]
     return "\n".join(lines)

@@ -49,10 +49,10 @@ def camera_section(camera: str, token: str | None) -> str:
         f'<section class="camera" data-camera="{name}">\n'
         f"  <h2>{name}</h2>\n"
         f'  <img class="stream" src="{html.escape(stream_url(camera, token))}" alt="live view of {name}">\n'
-        f'  <dl class="camera-stats"></dl>\n'
-        f'  <ul class="faces"></ul>\n'
         f'  <canvas class="timeline" width="440" height="60" aria-label="emotions of {name} over time"></canvas>\n'
         f'  <p class="mood"></p>\n'
+        f'  <dl class="camera-stats"></dl>\n'
+        f'  <ul class="faces"></ul>\n'
         f"</section>"
     )
 

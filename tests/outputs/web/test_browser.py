@@ -1,13 +1,16 @@
 """The preview in a real headless Chromium: the stream plays, stats and events refresh, a bad token is refused.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``) and
-selenium (the test extra). Set EDGE_FER_DOCS_SCREENSHOT=1 to refresh docs/preview.png from this run.
+selenium (the test extra). Set EDGE_FER_DOCS_SCREENSHOT=1 to refresh docs/preview.png from the real daemon's run
+(``test_the_real_daemons_page_with_the_demo``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -146,14 +149,6 @@ def test_page_streams_and_refreshes_in_chromium(browser, make_server, tmp_path):
         assert "cam0" in events and "#1" in events
         assert browser.find_element(By.ID, "status").text.startswith("live")
 
-        shot = tmp_path / "preview.png"
-        shot.write_bytes(browser.get_screenshot_as_png())
-        if os.environ.get("EDGE_FER_DOCS_SCREENSHOT"):
-            small = cv2.resize(png(shot.read_bytes()), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
-            ok, data = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-            assert ok and len(data) < 200_000, f"docs screenshot is {len(data)} bytes"
-            DOCS_SHOT.write_bytes(data.tobytes())
-
 
 def test_wrong_token_is_refused_in_chromium(browser, make_server):
     from selenium.webdriver.common.by import By
@@ -200,3 +195,51 @@ def test_timeline_is_drawn_and_moves_in_chromium(browser, make_server):
             return np.abs(first.astype(int) - png(canvas.screenshot_as_png).astype(int)).mean() > 0.5
 
         wait_until(moved, 20, 0.3, what="the timeline to be redrawn with newer events")
+
+
+def test_the_real_daemons_page_with_the_demo(browser, tmp_path):
+    """The product itself: ``edge-fer --source demo`` with the preview on; its page streams and its timeline is
+    redrawn as the demo runs. With EDGE_FER_DOCS_SCREENSHOT=1 this page becomes docs/preview.png."""
+    from selenium.webdriver.common.by import By
+
+    from tests.mosquitto import free_port
+
+    port = free_port()
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "edge_fer", "run", "--source", "demo", "--log-level", "warning",
+         "--set", "http.enabled=true", "--set", f"http.port={port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3],
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, 0.2, what="the daemon's preview")
+        browser.get(f"http://127.0.0.1:{port}/")
+        camera = browser.find_element(By.CSS_SELECTOR, "section.camera")
+        img, canvas = camera.find_element(By.CSS_SELECTOR, "img.stream"), camera.find_element(By.CSS_SELECTOR, "canvas")
+        wait_until(lambda: browser.execute_script("return arguments[0].naturalWidth", img) > 0, 30, 0.1, what="a frame")
+        mood = camera.find_element(By.CSS_SELECTOR, "p.mood")
+        wait_until(lambda: "%" in mood.text, 30, 0.2, what="the demo's emotions in the timeline")
+        first = png(canvas.screenshot_as_png)
+
+        def moved() -> bool:
+            return np.abs(first.astype(int) - png(canvas.screenshot_as_png).astype(int)).mean() > 0.2
+
+        wait_until(moved, 30, 0.5, what="the timeline to move on while the demo runs")
+        if os.environ.get("EDGE_FER_DOCS_SCREENSHOT"):
+            time.sleep(20)  # some history on the strips
+            browser.execute_script("window.scrollTo(0, 0)")
+            small = cv2.resize(png(browser.get_screenshot_as_png()), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+            ok, data = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            assert ok and len(data) < 250_000, f"docs screenshot is {len(data)} bytes"
+            DOCS_SHOT.write_bytes(data.tobytes())
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

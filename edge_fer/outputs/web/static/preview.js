@@ -36,7 +36,7 @@
     created.dataset.camera = name;
     const canvas = el("canvas", null, "timeline");
     canvas.setAttribute("aria-label", `emotions of ${name} over time`);
-    created.append(el("h2", name), el("dl", null, "camera-stats"), el("ul", null, "faces"), canvas, el("p", null, "mood"));
+    created.append(el("h2", name), canvas, el("p", null, "mood"), el("dl", null, "camera-stats"), el("ul", null, "faces"));
     camerasEl.append(created);
     return created;
   }
