@@ -116,8 +116,8 @@ class Daemon:
                 raise DaemonError(f"--mqtt: {exc}", exitcodes.USAGE) from None
         if not settings.enabled:
             return None
+        from edge_fer.outputs.mqtt.queuefile import OutboxStoreError
         from edge_fer.outputs.mqtt.sink import MqttSink
-        from edge_fer.outputs.mqtt.store import OutboxStoreError
 
         cameras = [c.safe_name for c in self.config.cameras]
         try:

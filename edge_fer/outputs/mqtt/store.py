@@ -1,6 +1,6 @@
 """The durable outbox: what the broker has not acknowledged yet, in a SQLite file that outlives the process.
 
-Why SQLite in WAL mode: one statement is one atomic, ordered commit, so a SIGKILL between two commits leaves
+Why SQLite in WAL mode: a transaction is one atomic, ordered commit, so a SIGKILL between two commits leaves
 the file at the first; and the standard library has it. The MQTT output is the first output to see an event
 and stores it on the inference thread before the call returns, so a killed daemon may lose frames not yet
 turned into events but never a numbered event that another output showed. The next start sends what was
@@ -19,7 +19,6 @@ disk works again. Not thread-safe: the publisher guards it with its lock.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -30,54 +29,17 @@ from pathlib import Path
 
 from edge_fer.logs import Throttle
 from edge_fer.outputs.mqtt.outbox import Message, Outbox
+from edge_fer.outputs.mqtt.queuefile import OutboxLocked, OutboxStoreError, connect, state_directory, take_lock
 
 log = logging.getLogger("edge_fer.mqtt")
 
-FORMAT_VERSION = 1  # PRAGMA user_version of the file: bump on any change to the tables below
 READ_BATCH = 256  # rows read from the file at a time
 ACK_BATCH = 128  # acknowledged rows deleted together (at most this many re-sent after a SIGKILL)
 AGE_CHECK_S = 1.0  # how often a put looks for messages older than max_age
 
-_SCHEMA = (
-    "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
-    " qos INTEGER NOT NULL, created REAL NOT NULL)",
-    "CREATE TABLE retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, ord INTEGER NOT NULL)",
-    f"PRAGMA user_version = {FORMAT_VERSION}",
-)
-
-
-class OutboxStoreError(RuntimeError):
-    """The queue file cannot be used (its directory cannot be created or written)."""
-
-
-class OutboxLocked(OutboxStoreError):
-    """Another edge-fer holds this queue."""
-
-
-def state_directory(environ: dict[str, str] | None = None) -> Path:
-    """``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``; the first of a list), else
-    ``$XDG_STATE_HOME/edge-fer``, else ``~/.local/state/edge-fer``."""
-    env = os.environ if environ is None else environ
-    given = env.get("STATE_DIRECTORY", "").split(":")[0]
-    if given:
-        return Path(given)
-    xdg = env.get("XDG_STATE_HOME", "")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path(env.get("HOME") or Path.home()) / ".local/state"
-    return base / "edge-fer"
-
 
 def _size(msg: Message) -> int:
     return len(msg.topic.encode()) + len(msg.payload)
-
-
-def _set_aside(path: Path, why: str) -> Path:
-    """Move the file (and its WAL) out of the way, keeping it for a post-mortem."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = path.with_name(f"{path.name}.{why}-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(f"{path}{suffix}", f"{target}{suffix}")
-    return target
 
 
 class DurableOutbox:
@@ -101,9 +63,9 @@ class DurableOutbox:
         self._clock = clock
         self.dropped = 0
         self.recovered = 0  # events an earlier run left in the file
-        self._lock_fd = self._take_lock()
+        self._lock_fd = take_lock(self.path)
         try:
-            self._db = self._open()
+            self._db = connect(self.path, sync)
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -120,72 +82,6 @@ class DurableOutbox:
         self._next_age_check = 0.0
         self._write_log = Throttle(60.0, logger=log)
         self._load()
-
-    # -- opening -----------------------------------------------------------------------------------------
-
-    def _take_lock(self) -> int:
-        lock = self.path.with_name(self.path.name + ".lock")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise OutboxStoreError(
-                f"cannot use the MQTT outbox {self.path}: {exc.strerror or exc}; make its directory writable "
-                "or set mqtt.outbox.path"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise OutboxLocked(
-                f"the MQTT outbox {self.path} is in use by another edge-fer (pid {holder}); one daemon per "
-                "device: give this one another `device` or mqtt.outbox.path"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if self.sync == 'full' else 'NORMAL'}")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if version == 0 and not tables:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-            elif version != FORMAT_VERSION:
-                db.close()
-                moved = _set_aside(self.path, f"v{version}")
-                log.warning(
-                    "MQTT outbox %s has format %d (this edge-fer reads %d): set aside as %s; starting a new queue",
-                    self.path, version, FORMAT_VERSION, moved,
-                )  # fmt: skip
-                return self._connect()
-            db.execute("SELECT count(*), sum(length(topic) + length(payload)) FROM events").fetchone()
-            db.execute("SELECT count(*) FROM retained").fetchone()
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
-                raise OutboxStoreError(f"cannot open the MQTT outbox {self.path}: {exc}") from None
-            moved = _set_aside(self.path, "corrupt")
-            log.error(
-                "MQTT outbox %s is unreadable (%s): moved aside to %s; its events are not sent; starting a new queue",
-                self.path, exc, moved,
-            )  # fmt: skip
-            try:
-                return self._connect()
-            except sqlite3.Error as again:
-                raise OutboxStoreError(f"cannot create the MQTT outbox {self.path}: {again}") from None
 
     def _load(self) -> None:
         rows, size, first = self._db.execute(
@@ -222,11 +118,14 @@ class DurableOutbox:
         if self._spill and not first:
             return self._to_spill(msg)  # the disk failed earlier: keep the order, newest last
         try:
-            self._flush_acks()
-            key = self._db.execute(
-                "INSERT INTO events (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
-                (msg.topic, msg.payload, msg.qos, self._clock()),
-            ).lastrowid
+            with self._db:  # one transaction, so one fsync with sync=full: pending deletions and this row
+                self._db.execute("BEGIN")
+                self._delete(self._acked)
+                key = self._db.execute(
+                    "INSERT INTO events (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
+                    (msg.topic, msg.payload, msg.qos, self._clock()),
+                ).lastrowid
+            self._acked = []
         except sqlite3.Error as exc:
             self._write_failed(exc)
             if first:
@@ -250,7 +149,10 @@ class DurableOutbox:
         if self._retained:
             return self._retained.pop(next(iter(self._retained)))
         if not self._front and not self._ahead and self._unread:
-            self._read_ahead()
+            try:
+                self._read_ahead()
+            except sqlite3.Error as exc:  # the file broke under us: what it still holds cannot be sent
+                self._read_failed(exc)
         queue = self._front or self._ahead or self._spill
         if not queue:
             return None
@@ -272,7 +174,7 @@ class DurableOutbox:
             self._rows -= 1
             self._bytes -= _size(msg)
             self._acked.append(msg.key)
-            if len(self._acked) >= ACK_BATCH or not self.events:
+            if len(self._acked) >= ACK_BATCH:  # otherwise with the next put, in its transaction
                 with self._writing():
                     self._flush_acks()
 
@@ -343,8 +245,14 @@ class DurableOutbox:
 
     def _flush_acks(self) -> None:
         if self._acked:
-            self._db.executemany("DELETE FROM events WHERE id = ?", [(k,) for k in self._acked])
-            self._acked.clear()
+            with self._db:
+                self._db.execute("BEGIN")
+                self._delete(self._acked)
+            self._acked = []
+
+    def _delete(self, keys: list[int]) -> None:
+        if keys:
+            self._db.executemany("DELETE FROM events WHERE id = ?", [(k,) for k in keys])
 
     @contextlib.contextmanager
     def _writing(self):
@@ -352,6 +260,17 @@ class DurableOutbox:
             yield
         except sqlite3.Error as exc:
             self._write_failed(exc)
+
+    def _read_failed(self, exc: sqlite3.Error) -> None:
+        log.error(
+            "MQTT outbox %s: cannot read (%s); its %d waiting messages are given up, new ones wait in memory",
+            self.path, exc, self._unread,
+        )  # fmt: skip
+        self.dropped += self._unread
+        self._rows -= self._unread
+        self._unread = 0
+        self._spill.extend(self._ahead)
+        self._ahead.clear()
 
     def _write_failed(self, exc: sqlite3.Error) -> None:
         self._write_log.log(
@@ -371,7 +290,18 @@ class DurableOutbox:
             self._next_age_check = now + AGE_CHECK_S
         if self._bytes <= self.max_bytes and not check_age:
             return 0
-        cutoff = now - self.max_age
+        try:
+            gone, freed = self._oldest_to_drop(now - self.max_age)
+        except sqlite3.Error as exc:
+            self._write_log.log(f"mqtt outbox trim {type(exc).__name__}", logging.ERROR,
+                                "MQTT outbox %s: cannot check its bounds (%s)", self.path, exc)  # fmt: skip
+            return 0
+        if gone:
+            self._drop(gone, freed)
+        return len(gone)
+
+    def _oldest_to_drop(self, cutoff: float) -> tuple[list[int], int]:
+        """The oldest waiting rows (not in flight) to drop for the bounds, and their bytes."""
         gone: list[int] = []
         freed = 0
         after = -1
@@ -392,13 +322,12 @@ class DurableOutbox:
             if not rows:
                 break
             after = rows[-1][0]
-        if gone:
-            self._drop(gone, freed)
-        return len(gone)
+        return gone, freed
 
     def _drop(self, keys: list[int], freed: int) -> None:
-        with self._writing():
-            self._db.executemany("DELETE FROM events WHERE id = ?", [(k,) for k in keys])
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._delete(keys)
         gone = set(keys)
         self._front = deque(m for m in self._front if m.key not in gone)
         self._ahead = deque(m for m in self._ahead if m.key not in gone)

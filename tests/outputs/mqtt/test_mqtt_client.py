@@ -264,3 +264,29 @@ def test_close_with_the_broker_away_is_quick_and_says_what_was_lost(make_broker,
     ), closed
     assert fate in closed[0]
     assert pub.ledger()["lost"] == (0 if durable else 10)
+
+
+def test_the_next_publisher_sends_what_the_last_one_left_first_and_in_order(make_broker, subscribe, publisher):
+    """The durable outbox (the default) between two publishers on one device: nothing is lost, old goes first."""
+    broker = make_broker(persistence=True)
+    sub = subscribe(broker.port, [FACE], client_id="durable-sub")
+    broker.stop()
+    first = publisher(settings(broker.url))
+    first.start()
+    for i in range(50):
+        first.publish(FACE, str(i))
+    assert first.close(timeout=0.5) is False
+    assert first.ledger()["undelivered"] == 50 and first.ledger()["lost"] == 0
+    broker.start()
+    second = publisher(settings(broker.url))
+    assert second.ledger()["recovered"] == 50
+    for i in range(50, 80):
+        second.publish(FACE, str(i))
+    second.start()
+    assert second.flush(10)
+    sub.wait_count(FACE, 80)
+    assert seqs(sub.on(FACE)) == list(range(80))
+    assert second.ledger() | {"kept": ""} == {
+        "queued": 80, "recovered": 50, "acked": 80, "unsendable": 0, "dropped": 0, "undelivered": 0, "lost": 0,
+        "kept": "",
+    }  # fmt: skip

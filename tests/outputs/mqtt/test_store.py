@@ -13,7 +13,8 @@ import pytest
 
 from edge_fer.config.comms import MqttSettings
 from edge_fer.outputs.mqtt.outbox import Message, Outbox
-from edge_fer.outputs.mqtt.store import DurableOutbox, OutboxLocked, OutboxStoreError, open_outbox, state_directory
+from edge_fer.outputs.mqtt.queuefile import OutboxLocked, OutboxStoreError, state_directory
+from edge_fer.outputs.mqtt.store import DurableOutbox, open_outbox
 from tests.clock import FakeClock
 
 TOPIC = "p/d/c/face"
