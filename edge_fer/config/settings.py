@@ -249,10 +249,10 @@ AVI_SEGMENT_LIMIT = 1024 * MB  # OpenCV's AVI writer uses 32-bit chunk sizes; st
 
 def _avi_or_directory(value: Path) -> Path:
     suffix = value.suffix.lower()
-    if suffix and suffix != ".avi":
+    if suffix and suffix not in (".avi", ".mp4"):
         raise ValueError(
-            f"{value}: video output is written as MJPEG .avi (it stays readable after a crash); "
-            "give a directory or a file ending in .avi"
+            f"{value}: video output is written as MJPEG .avi or H.264 .mp4 (both stay readable after a crash); "
+            "give a directory or a file ending in .avi or .mp4"
         )
     return value
 
@@ -260,11 +260,14 @@ def _avi_or_directory(value: Path) -> Path:
 class VideoSettings(Strict):
     """Annotated frames to disk; :class:`~edge_fer.outputs.video.VideoSink` takes this model as it is.
 
-    ``path``: a directory (segments ``<camera>_<YYYYmmdd-HHMMSS>_<n>.avi``, UTC) or one ``.avi`` file (no
-    rotation; recording stops at the size cap); None: off. A segment ends after ``segment_seconds`` or at
-    ``segment_mb``, and never grows past half of ``max_total_mb``, so the cap always holds the current segment
-    and the one before. Past ``max_total_mb`` the oldest segments in the directory are deleted, those of
-    earlier runs included. ``quality`` is the JPEG quality of each frame.
+    ``path``: a directory (segments ``<camera>_<YYYYmmdd-HHMMSS>_<n>.mp4`` or ``.avi``, UTC) or one ``.avi`` or
+    ``.mp4`` file (no rotation; recording stops at ``segment_mb`` or ``max_total_mb``, whichever is smaller);
+    None: off. A segment ends after ``segment_seconds`` or at ``segment_mb``, and the open segments of all
+    cameras together never grow past half of ``max_total_mb``, so the cap always holds them and the ones
+    before. Past ``max_total_mb`` the oldest segments in the directory are deleted, those of earlier runs
+    included. ``codec``: ``h264`` (fragmented MP4 through PyAV, the ``video`` extra), ``mjpeg`` (AVI through
+    OpenCV), or ``auto``: H.264 when PyAV is installed, else MJPEG; a single file's suffix decides for it.
+    ``quality`` (1-100) is the JPEG quality of each MJPEG frame, and sets H.264's CRF (75: CRF 28).
     """
 
     path: Annotated[WritablePath, AfterValidator(_avi_or_directory)] | None = None
@@ -272,18 +275,21 @@ class VideoSettings(Strict):
     segment_mb: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
     max_total_mb: Annotated[float, Field(gt=0, le=100_000_000)] | None = 1024.0
     quality: Annotated[int, Field(ge=1, le=100)] = 75
+    codec: Literal["auto", "h264", "mjpeg"] = "auto"
 
     @property
     def single_file(self) -> bool:
-        return self.path is not None and self.path.suffix.lower() == ".avi"
+        return self.path is not None and self.path.suffix.lower() in (".avi", ".mp4")
 
     @property
     def segment_bytes(self) -> int:
+        """The most one file may hold: a single file up to the whole cap, a segment up to half of it (the
+        recorder divides that half among the cameras recording)."""
         caps = [AVI_SEGMENT_LIMIT]
         if self.segment_mb is not None:
             caps.append(int(self.segment_mb * MB))
-        if self.max_total_mb is not None and not self.single_file:
-            caps.append(int(self.max_total_mb * MB / 2))
+        if self.max_total_mb is not None:
+            caps.append(int(self.max_total_mb * MB / (1 if self.single_file else 2)))
         return max(1, min(caps))
 
 

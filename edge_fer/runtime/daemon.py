@@ -90,7 +90,12 @@ class Daemon:
             outputs.append(StdoutSink())
         if self.config.http.enabled:
             outputs.append(self._http())
-        video = self._video()
+        try:
+            video = self._video()
+        except DaemonError:
+            for built in outputs:
+                built.close()  # none started; this lets go of the MQTT outbox file
+            raise
         if video is not None:
             outputs.append(video)
         if preview:
@@ -138,10 +143,19 @@ class Daemon:
         video = self.config.output.video
         if video.path is None:
             return None
+        from edge_fer.config.sources import parse_source
         from edge_fer.outputs.video import VideoSink
+        from edge_fer.outputs.video_encoders import EncoderError
 
         fps = {c.safe_name: float(c.fps or 30.0) for c in self.config.cameras}
-        return VideoSink(video, fps)
+        # Read as fast as inference goes: every frame belongs in the file, placed by its index.
+        batch = {
+            c.safe_name: not c.realtime and parse_source(c.source).kind in ("file", "demo") for c in self.config.cameras
+        }
+        try:
+            return VideoSink(video, fps, batch=batch)
+        except EncoderError as exc:  # codec: h264 without PyAV installed
+            raise DaemonError(f"output.video: {exc}", exitcodes.CONFIG) from None
 
     # -- running -----------------------------------------------------------------------------------------
 

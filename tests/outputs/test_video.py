@@ -1,4 +1,7 @@
-"""VideoSink: files that decode after a clean close, SIGTERM and SIGKILL; rotation; disk cap; disk full."""
+"""VideoSink: files that decode after a clean close, SIGTERM and SIGKILL; rotation; disk cap; disk full.
+
+Most tests pin MJPEG (always available); the H.264 ones need PyAV (the ``video`` extra) and are skipped
+without it."""
 
 import logging
 import os
@@ -15,6 +18,7 @@ import pytest
 from edge_fer.capture.frame import Frame
 from edge_fer.config.settings import VideoSettings
 from edge_fer.outputs.video import MB, VideoSink
+from edge_fer.outputs.video_encoders import h264_available
 from tests import factories
 
 cv2 = pytest.importorskip("cv2")
@@ -49,7 +53,7 @@ def psnr(a, b):
 
 
 def test_clean_close_decodes_every_frame_with_its_content(tmp_path):
-    sink = VideoSink(VideoSettings(path=tmp_path), FPS)
+    sink = VideoSink(VideoSettings(path=tmp_path, codec="mjpeg"), FPS)
     written = list(frames(30))
     for frame in written:
         sink.on_frame(frame, frame.image)
@@ -65,7 +69,7 @@ def test_clean_close_decodes_every_frame_with_its_content(tmp_path):
 
 def test_frames_are_placed_at_the_source_rate(tmp_path):
     """Frames processed every other source frame are repeated so the file still plays in real time."""
-    sink = VideoSink(VideoSettings(path=tmp_path), FPS)
+    sink = VideoSink(VideoSettings(path=tmp_path, codec="mjpeg"), FPS)
     for frame in frames(10, step=2 / FPS):
         sink.on_frame(frame, frame.image)
     for frame in frames(5, step=0.5 / FPS, start=100):  # faster than FPS: every other one is skipped
@@ -83,7 +87,7 @@ WRITER = textwrap.dedent(
     from edge_fer.outputs.video import VideoSink
     from tests.outputs.test_video import frames
 
-    sink = VideoSink(VideoSettings(path=sys.argv[1]), 10.0, check_every=5)
+    sink = VideoSink(VideoSettings(path=sys.argv[1], codec=sys.argv[2]), 10.0, check_every=5)
     for frame in frames(100_000, size=(640, 480)):
         sink.on_frame(frame, frame.image)
         print(frame.index + 1, flush=True)
@@ -91,10 +95,10 @@ WRITER = textwrap.dedent(
 )
 
 
-def start_writer(directory):
+def start_writer(directory, codec="mjpeg"):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(directory)],
+        [sys.executable, "-c", WRITER, str(directory), codec],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -123,7 +127,7 @@ def test_recording_stays_readable_when_the_writer_is_killed(tmp_path, sig):
 
 
 def test_segments_rotate_by_time(tmp_path):
-    sink = VideoSink(VideoSettings(path=tmp_path, segment_seconds=1.0, max_total_mb=None), FPS)
+    sink = VideoSink(VideoSettings(path=tmp_path, segment_seconds=1.0, max_total_mb=None, codec="mjpeg"), FPS)
     for frame in frames(35):
         sink.on_frame(frame, frame.image)
     sink.close()
@@ -132,7 +136,9 @@ def test_segments_rotate_by_time(tmp_path):
 
 
 def test_segments_rotate_by_size(tmp_path):
-    sink = VideoSink(VideoSettings(path=tmp_path, segment_seconds=None, segment_mb=0.25, max_total_mb=None), FPS)
+    sink = VideoSink(
+        VideoSettings(path=tmp_path, segment_seconds=None, segment_mb=0.25, max_total_mb=None, codec="mjpeg"), FPS
+    )
     for frame in frames(40):
         sink.on_frame(frame, frame.image)
     sink.close()
@@ -148,7 +154,7 @@ def test_total_cap_deletes_the_oldest_segments_first(tmp_path):
     os.utime(old, (1e9, 1e9))
     unrelated = tmp_path / "notes.txt"
     unrelated.write_text("not ours")
-    cfg = VideoSettings(path=tmp_path, segment_seconds=0.5, max_total_mb=0.5)
+    cfg = VideoSettings(path=tmp_path, segment_seconds=0.5, max_total_mb=0.5, codec="mjpeg")
     sink = VideoSink(cfg, FPS)
     for frame in frames(60):
         sink.on_frame(frame, frame.image)
@@ -166,13 +172,14 @@ DISK_FULL = textwrap.dedent(
     import logging, resource, signal, sys
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else 400_000
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     from edge_fer.outputs.runner import OutputRunner
     from edge_fer.config.settings import VideoSettings
     from edge_fer.outputs.video import VideoSink
     from tests.outputs.test_video import frames
 
-    sink = VideoSink(VideoSettings(path=sys.argv[1]), 10.0, check_every=5)
+    sink = VideoSink(VideoSettings(path=sys.argv[1], codec=sys.argv[2]), 10.0, check_every=5)
     runner = OutputRunner([sink]).start()
     offered = 0
     for frame in frames(120, size=(640, 480)):
@@ -191,7 +198,12 @@ DISK_FULL = textwrap.dedent(
 def test_disk_full_stops_the_sink_with_one_error_and_the_process_goes_on(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-c", DISK_FULL, str(tmp_path)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+        [sys.executable, "-c", DISK_FULL, str(tmp_path), "mjpeg"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
@@ -220,7 +232,7 @@ def test_single_file_path_records_one_camera_and_stops_at_its_cap(tmp_path, capl
 
 
 def test_resolution_change_starts_a_new_segment(tmp_path):
-    sink = VideoSink(VideoSettings(path=tmp_path), FPS)
+    sink = VideoSink(VideoSettings(path=tmp_path, codec="mjpeg"), FPS)
     for frame in [*frames(5), *frames(5, size=(160, 120), start=5)]:
         sink.on_frame(frame, frame.image)
     sink.close()
@@ -230,7 +242,7 @@ def test_resolution_change_starts_a_new_segment(tmp_path):
 def test_unwritable_directory_is_one_clear_error(tmp_path, caplog):
     # check-config refuses a path under a file; here the directory's place is taken after the check.
     blocker = tmp_path / "videos"
-    sink = VideoSink(VideoSettings(path=blocker), FPS)
+    sink = VideoSink(VideoSettings(path=blocker, codec="mjpeg"), FPS)
     blocker.write_text("x")
     with caplog.at_level(logging.ERROR, logger="edge_fer.sinks.video"):
         for frame in frames(3):
@@ -242,7 +254,7 @@ def test_unwritable_directory_is_one_clear_error(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"path": "out.mp4"}, r"out\.mp4: video output is written as MJPEG \.avi"),
+        ({"path": "out.mkv"}, r"out\.mkv: video output is written as MJPEG \.avi or H\.264 \.mp4"),
         ({"segment_mb": 0}, "segment_mb"),
         ({"quality": 0}, "quality"),
     ],
@@ -250,3 +262,109 @@ def test_unwritable_directory_is_one_clear_error(tmp_path, caplog):
 def test_bad_video_config_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VideoSettings(**({"path": "videos"} | kwargs))
+
+
+needs_pyav = pytest.mark.skipif(not h264_available(), reason="needs PyAV with libx264: pip install -e '.[video]'")
+
+
+@needs_pyav
+def test_h264_segments_decode_every_frame_with_its_content(tmp_path):
+    sink = VideoSink(VideoSettings(path=tmp_path, codec="h264"), FPS)
+    written = list(frames(30))
+    for frame in written:
+        sink.on_frame(frame, frame.image)
+    sink.close()
+    (path,) = sink.paths
+    assert re.fullmatch(r"cam0_20261130-055019_0\.mp4", path.name)
+    decoded = decode(path)
+    assert len(decoded) == 30 and min(psnr(d, f.image) for d, f in zip(decoded, written)) > 28
+
+
+@needs_pyav
+def test_h264_plays_to_its_last_complete_fragment_after_sigkill(tmp_path):
+    proc = start_writer(tmp_path, "h264")
+    try:
+        for line in proc.stdout:
+            if int(line) == 45:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    (path,) = list(tmp_path.iterdir())
+    assert path.suffix == ".mp4"
+    decoded = decode(path)
+    # One fragment per second (10 frames here); the encoder's look-ahead holds some frames back: what was
+    # written before the kill plays, up to the last whole fragment.
+    assert len(decoded) >= 20 and len(decoded) % 10 == 0, len(decoded)
+    assert decoded[0].shape == (480, 640, 3)
+
+
+def test_the_cap_holds_with_three_cameras_counting_open_segments(tmp_path):
+    cfg = VideoSettings(path=tmp_path, segment_seconds=None, max_total_mb=0.5, codec="mjpeg")
+    sink = VideoSink(cfg, {"a": FPS, "b": FPS, "c": FPS}, check_every=1)
+    frame_bytes = 0
+    for a, b, c in zip(frames(80, camera="a"), frames(80, camera="b"), frames(80, camera="c")):
+        for frame in (a, b, c):
+            sink.on_frame(frame, frame.image)
+        frame_bytes = max(frame_bytes, max(s.last_frame_bytes for s in sink._segments.values()))
+        on_disk = sum(p.stat().st_size for p in tmp_path.iterdir())
+        assert on_disk <= 0.5 * MB + 3 * frame_bytes, on_disk  # the cap, give or take one frame per camera
+    sink.close()
+    assert len(sink.paths) > 6 and sink.problem is None  # segments rotated to stay within their shares
+    assert all(len(decode(p)) > 0 for p in tmp_path.iterdir())
+
+
+def test_a_single_file_stops_at_the_total_cap(tmp_path):
+    target = tmp_path / "one.avi"
+    sink = VideoSink(VideoSettings(path=target, max_total_mb=0.3, codec="mjpeg"), FPS)
+    for frame in frames(200):
+        sink.on_frame(frame, frame.image)
+    sink.close()
+    assert "size cap of 0.3 MB" in sink.problem
+    assert 0.3 * MB <= target.stat().st_size <= 0.3 * MB + 100_000
+    assert 5 < len(decode(target)) < 200
+
+
+def test_a_batch_source_has_every_frame_written(tmp_path):
+    """Frames read faster than real time (a file with realtime: false) all go into the file, in order."""
+    sink = VideoSink(VideoSettings(path=tmp_path, codec="mjpeg"), FPS, batch={"cam0": True})
+    written = list(frames(40, step=0.1 / FPS))  # ten times real time
+    for frame in written:
+        sink.on_frame(frame, frame.image)
+    sink.close()
+    decoded = decode(sink.paths[0])
+    assert len(decoded) == 40 and min(psnr(d, f.image) for d, f in zip(decoded, written)) > 28
+
+
+def test_codec_choice(tmp_path, monkeypatch):
+    from edge_fer.outputs import video_encoders
+
+    assert VideoSink(VideoSettings(path=tmp_path / "x.avi"), FPS)._writer.suffix == ".avi"  # the suffix decides
+    monkeypatch.setattr(video_encoders, "h264_available", lambda: False)
+    assert VideoSink(VideoSettings(path=tmp_path), FPS)._writer.suffix == ".avi"  # auto falls back to MJPEG
+    with pytest.raises(video_encoders.EncoderError, match=r"pip install 'edge-fer\[video\]'"):
+        VideoSink(VideoSettings(path=tmp_path, codec="h264"), FPS)
+    with pytest.raises(video_encoders.EncoderError, match="PyAV"):
+        VideoSink(VideoSettings(path=tmp_path / "x.mp4"), FPS)
+    assert video_encoders.crf_for(75) == 28 and video_encoders.crf_for(100) == 18 and video_encoders.crf_for(1) == 51
+
+
+@needs_pyav
+def test_h264_recording_stays_playable_after_the_disk_fills(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, str(tmp_path), "h264", "150000"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "recording stopped" in errors[0], result.stderr
+    assert "alive delivered_all=True errors=0" in result.stderr and "Traceback" not in result.stderr
+    (path,) = list(tmp_path.iterdir())
+    assert path.stat().st_size <= 150_000
+    assert len(decode(path)) >= 10  # every whole fragment that fitted plays

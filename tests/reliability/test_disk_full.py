@@ -43,5 +43,5 @@ def test_disk_full_stops_only_the_recording(tmp_path):
 
 def _every_frame(tmp_path):
     path = tmp_path / "edge-fer.yaml"
-    path.write_text("events:\n  mode: every_frame\n")
+    path.write_text("events:\n  mode: every_frame\noutput:\n  video:\n    codec: mjpeg\n")  # H.264: test_video.py
     return path

@@ -105,6 +105,6 @@ def test_a_run_shows_the_mqtt_section_in_stats_json_and_stops_cleanly(tmp_path, 
     assert result == [0]
     left = {t.name for t in threading.enumerate()} & {"http-serve", "output-mqtt", "output-http", "output-video"}
     assert not left, "every output thread and the server ended"
-    assert any(p.suffix == ".avi" for p in (tmp_path / "video").iterdir()), "the video output got frames"
+    assert any(p.suffix in (".avi", ".mp4") for p in (tmp_path / "video").iterdir()), "the video output got frames"
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert events and events[0]["type"] == "start" and events[-1]["type"] == "end"
