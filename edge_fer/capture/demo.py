@@ -9,6 +9,12 @@ The head-and-shoulders part of the portrait glides on a slow Lissajous path and 
 size so that the face stays between ~90 and ~170 px tall at 640x480: inside what MTCNN finds
 reliably and what a webcam at arm's length sees. With ``faces=N`` the frame is split into a
 grid of N cells, one moving copy per cell (faces shrink when the cells get small).
+
+The expression changes too, so that a new user sees ``change`` events and more than one emotion: every
+``EXPRESSION_PERIOD`` seconds the smile turns into a frown for half the period (the mouth region of the
+portrait mirrored top to bottom, feathered into the face) and back, cross-faded over ``FADE_S``. What the
+frown reads as is the classifier's business (the shipped model says angry); nothing downstream knows the
+frames are rendered.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ _FACE = (180, 65, 85, 107)  # x, y, w, h
 _CROP = (112, 10, 220, 240)  # x, y, w, h: the face plus hair, neck and shoulders
 _MAX_FACE_H, _MIN_FACE_H = 170.0, 90.0
 _REFERENCE_H = 480.0  # smaller frames scale the face sizes above down; larger ones keep them
+# The mouth inside the face box, as fractions of its width and height: mirrored, it turns the smile down.
+_MOUTH = (0.12, 0.62, 0.88, 0.95)  # x0, y0, x1, y1
+EXPRESSION_PERIOD = 16.0  # seconds: smiling for the first half, frowning for the second
+FADE_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,28 @@ def _soft_oval(h: int, w: int) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     d = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2)
     return (np.clip((1.0 - d) / 0.15, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _frown(crop: np.ndarray) -> np.ndarray:
+    """The head-and-shoulders crop with its mouth mirrored top to bottom, blended in with soft edges."""
+    fx, fy, fw, fh = _FACE
+    cx, cy = _CROP[0], _CROP[1]
+    x0, y0 = fx - cx + round(_MOUTH[0] * fw), fy - cy + round(_MOUTH[1] * fh)
+    x1, y1 = fx - cx + round(_MOUTH[2] * fw), fy - cy + round(_MOUTH[3] * fh)
+    out = crop.copy()
+    mouth = crop[y0:y1, x0:x1]
+    alpha = _soft_oval(y1 - y0, x1 - x0)[:, :, None].astype(np.float32) / 255.0
+    out[y0:y1, x0:x1] = (mouth[::-1] * alpha + mouth * (1.0 - alpha) + 0.5).astype(np.uint8)
+    return out
+
+
+def frown_weight(t: float, phase: float = 0.0) -> float:
+    """0 (smiling) to 1 (frowning) at stream time ``t``: half the period each, cross-faded."""
+    u = (t / EXPRESSION_PERIOD + phase) % 1.0 * EXPRESSION_PERIOD
+    half = EXPRESSION_PERIOD / 2
+    if u < half:
+        return 0.0
+    return min(1.0, (u - half) / FADE_S, (EXPRESSION_PERIOD - u) / FADE_S)
 
 
 def _background(width: int, height: int) -> np.ndarray:
@@ -98,6 +130,7 @@ class DemoSource(Source):
         self.cols = math.ceil(math.sqrt(faces))
         self.rows = math.ceil(faces / self.cols)
         self._portrait: np.ndarray | None = None
+        self._frowning: np.ndarray | None = None
         self._background: np.ndarray | None = None
         self._alpha: np.ndarray | None = None
         self._pacer: Pacer | None = None
@@ -115,6 +148,7 @@ class DemoSource(Source):
         if self._portrait is None:
             x, y, w, h = _CROP
             self._portrait = np.ascontiguousarray(_load_portrait()[y : y + h, x : x + w])
+            self._frowning = _frown(self._portrait)
             self._background = _background(self.width, self.height)
             self._alpha = _soft_oval(h, w)
         self._pacer = Pacer(self.fps, self.clock) if self.realtime else None
@@ -172,9 +206,12 @@ class DemoSource(Source):
         if self._portrait is None or self._background is None or self._alpha is None:
             self.open()
         assert self._portrait is not None and self._background is not None and self._alpha is not None
+        assert self._frowning is not None
         frame = self._background.copy()
-        for p in self._placements(index):
-            crop = cv2.resize(self._portrait, (p.w, p.h), interpolation=cv2.INTER_AREA)
+        for k, p in enumerate(self._placements(index)):
+            w = frown_weight(index / self.fps, k / max(1, self.faces))
+            face = self._portrait if w == 0 else self._frowning if w == 1 else self._blend(w)
+            crop = cv2.resize(face, (p.w, p.h), interpolation=cv2.INTER_AREA)
             alpha = cv2.resize(self._alpha, (p.w, p.h), interpolation=cv2.INTER_LINEAR)
             x0, y0 = max(0, p.x), max(0, p.y)
             x1, y1 = min(self.width, p.x + p.w), min(self.height, p.y + p.h)
@@ -185,3 +222,8 @@ class DemoSource(Source):
             dst = frame[y0:y1, x0:x1].astype(np.uint16)
             frame[y0:y1, x0:x1] = ((src * a + dst * (255 - a) + 127) // 255).astype(np.uint8)
         return frame
+
+    def _blend(self, weight: float) -> np.ndarray:
+        assert self._portrait is not None and self._frowning is not None
+        mix = self._portrait * (1.0 - weight) + self._frowning * weight
+        return (mix + 0.5).astype(np.uint8)

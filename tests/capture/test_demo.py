@@ -101,3 +101,25 @@ def test_mtcnn_finds_every_demo_face_where_the_demo_put_it(size, faces):
         assert len(found) == faces, (index, found)
         for box in expected:
             assert max(d.box.iou(box) for d in found) > 0.6
+
+
+def test_the_expression_turns_and_the_real_classifier_sees_it(analyzer):
+    """Smiling for the first half of each period, frowning (mirrored mouth) for the second, cross-faded."""
+    from collections import Counter
+
+    from edge_fer.capture.demo import EXPRESSION_PERIOD, FADE_S, frown_weight
+
+    half = EXPRESSION_PERIOD / 2
+    assert frown_weight(0.0) == 0.0 and frown_weight(half - 0.01) == 0.0
+    assert frown_weight(half + FADE_S / 2) == pytest.approx(0.5) and frown_weight(half + FADE_S) == 1.0
+    assert frown_weight(EXPRESSION_PERIOD - FADE_S / 2) == pytest.approx(0.5)
+    assert frown_weight(1.0, phase=0.5) == 1.0  # a second face frowns while the first smiles
+    demo = DemoSource(realtime=False)
+    fps = demo.fps
+    seen = {}
+    for name, start in (("smile", 1.0), ("frown", half + 1.0)):
+        frames = [round((start + k * 0.6) * fps) for k in range(10)]
+        seen[name] = Counter(f[0].emotion.label for i in frames if (f := analyzer.analyze(demo.render(i)).faces))
+    assert seen["smile"] == Counter(happy=10), seen
+    assert sum(seen["frown"].values()) == 10 and seen["frown"]["happy"] == 0, seen
+    assert np.array_equal(demo.render(5), DemoSource().render(5))  # still a pure function of the index
