@@ -174,7 +174,8 @@ def soak(args: argparse.Namespace, workdir: Path) -> Report:
     counter.stop()  # the session stays registered: the broker queues for it from now on
     counter = Counter(broker.port).start()
     events_file, log_file = workdir / "events.jsonl", workdir / "daemon.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The durable outbox (the default) in the soak's own directory: its fds and the daemon's memory are sampled too.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "STATE_DIRECTORY": str(workdir / "state")}
     env.pop("NOTIFY_SOCKET", None)
     with events_file.open("w") as out, log_file.open("w") as err:
         daemon = subprocess.Popen(

@@ -61,6 +61,37 @@ class RateMeter:
         return max(0.0, value)
 
 
+RATE_WINDOW_S = 5.0  # both frame rates are measured over the same last few seconds
+
+
+class FrameRates:
+    """Captured and processed frames per second from the capture ledger, over one shared window.
+
+    Both rates come from the same two samples of ``CaptureStats`` (``captured == processed + skipped + dropped
+    + queued``), so over a window processed can exceed captured only by the backlog the window drained (a few
+    queued frames, or the queue emptying after capture stopped). That excess is not a processing rate the
+    camera can sustain, so ``fps_processed`` is capped at ``fps_capture``; the backlog shows in ``queued``.
+    Reading does not reset anything, so the overlay and ``/stats.json`` may read as often as they like.
+    """
+
+    def __init__(self, window: float = RATE_WINDOW_S) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int, int]] = deque()
+
+    def update(self, now: float, captured: int, processed: int) -> tuple[float, float]:
+        """(fps_capture, fps_processed) with this sample included."""
+        samples = self._samples
+        samples.append((now, captured, processed))
+        while len(samples) > 2 and now - samples[1][0] >= self.window:
+            samples.popleft()  # keep one sample at least ``window`` old as the base
+        t0, c0, p0 = samples[0]
+        dt = now - t0
+        if dt <= 0:
+            return 0.0, 0.0
+        fps_capture = max(0.0, (captured - c0) / dt)
+        return fps_capture, min(fps_capture, max(0.0, (processed - p0) / dt))
+
+
 @dataclass
 class CameraMeters:
     """What the worker measures for one camera; touched only by the worker thread."""
@@ -68,8 +99,8 @@ class CameraMeters:
     latency_ms: Window = field(default_factory=Window)
     detect_ms: Window = field(default_factory=Window)
     classify_ms_per_face: Window = field(default_factory=Window)
-    processed: RateMeter = field(default_factory=RateMeter)
-    captured: RateMeter = field(default_factory=RateMeter)
+    processed: RateMeter = field(default_factory=RateMeter)  # ticked per processed frame (the total, for tests)
+    rates: FrameRates = field(default_factory=FrameRates)
     faces_now: int = 0
     faces_found: int = 0  # faces the analyzer reported, over all processed frames
     frames_with_faces: int = 0
@@ -83,6 +114,7 @@ def _r(value: float | None, ndigits: int = 2) -> float | None:
 def camera_stats(meters: CameraMeters, capture, now: float, gate=None) -> dict:
     """One camera's entry in the stats payload (``capture`` is a CaptureStats snapshot, ``gate`` the
     camera's FaceGate when detection is gated)."""
+    fps_capture, fps_processed = meters.rates.update(now, capture.captured, capture.processed)
     entry = {
         "state": capture.state,
         "captured": capture.captured,
@@ -92,8 +124,8 @@ def camera_stats(meters: CameraMeters, capture, now: float, gate=None) -> dict:
         "queued": capture.queued,
         "errors": capture.errors,
         "reconnects": capture.reconnects,
-        "fps_capture": round(meters.captured.rate(now, capture.captured), 2),
-        "fps_processed": round(meters.processed.rate(now), 2),
+        "fps_capture": round(fps_capture, 2),
+        "fps_processed": round(fps_processed, 2),
         "latency_ms_p50": _r(meters.latency_ms.percentile(50)),
         "latency_ms_p95": _r(meters.latency_ms.percentile(95)),
         "detect_ms_p50": _r(meters.detect_ms.percentile(50)),
