@@ -1,8 +1,9 @@
 """Events as JSON lines on stdout, one flushed line per event, so ``edge-fer | jq`` sees them at once.
 
-When the reader goes away (``edge-fer | head``) writing stops for good with one log line; the daemon keeps
-running for its other outputs. Standard output is then pointed at /dev/null so that the interpreter's
-own flush at exit does not print a BrokenPipeError traceback.
+When the reader goes away (``edge-fer | head``) writing stops for good. With other outputs the daemon keeps
+running for them (one warning); as the only output it stops cleanly like a Unix filter (``stop_when_gone``,
+set by the daemon: one info line, exit 0). Standard output is then pointed at /dev/null so that the
+interpreter's own flush at exit does not print a BrokenPipeError traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import errno
 import logging
 import os
 import sys
+import threading
 from typing import TextIO
 
 from edge_fer.events import FaceEvent
@@ -25,6 +27,7 @@ class StdoutSink(Output):
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
         self._closed_reason: str | None = None
+        self.stop_when_gone: threading.Event | None = None  # set when this is the daemon's only output
 
     @property
     def stream(self) -> TextIO:
@@ -47,7 +50,11 @@ class StdoutSink(Output):
 
     def _stop(self, reason: str) -> None:
         self._closed_reason = reason
-        log.warning("stdout: %s; no more events are written there, other outputs continue", reason)
+        if self.stop_when_gone is not None:
+            log.info("stdout: %s; it was the only output, so edge-fer stops", reason)
+            self.stop_when_gone.set()
+        else:
+            log.warning("stdout: %s; no more events are written there, other outputs continue", reason)
         stream = self.stream
         try:
             fd = stream.fileno()
@@ -61,12 +68,13 @@ class StdoutSink(Output):
             pass
 
     def flush(self, timeout: float) -> bool:
+        """True: nothing is left waiting here (a reader that left was reported when it left)."""
         if self._closed_reason is None:
             try:
                 self.stream.flush()
             except (OSError, ValueError):
                 self._stop("standard output could not be flushed")
-        return self._closed_reason is None
+        return True
 
     @property
     def problem(self) -> str | None:

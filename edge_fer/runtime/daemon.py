@@ -10,7 +10,9 @@ config that builds here is one that ``run`` can start, and ``close`` releases a 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
+from pathlib import Path
 
 from edge_fer import exitcodes
 from edge_fer.config.settings import Config
@@ -107,6 +109,8 @@ class Daemon:
                 for built in outputs:
                     built.close()  # none started; this lets go of the MQTT outbox file
                 raise DaemonError(str(exc), exitcodes.USAGE) from None
+        if len(outputs) == 1 and outputs[0].name == "stdout":
+            outputs[0].stop_when_gone = self.stop  # a Unix filter: `edge-fer | head -1` ends when head does
         return outputs
 
     def _mqtt(self, url: str | None) -> Output | None:
@@ -143,6 +147,7 @@ class Daemon:
         video = self.config.output.video
         if video.path is None:
             return None
+        _probe_writable(video.path.parent if video.single_file else video.path)
         from edge_fer.config.sources import parse_source
         from edge_fer.outputs.video import VideoSink
         from edge_fer.outputs.video_encoders import EncoderError
@@ -197,3 +202,22 @@ class Daemon:
             self.outputs.close(CLOSE_TIMEOUT)
             self.analyzer.detector.close()
             self.notifier.close()
+
+
+def _probe_writable(directory: Path) -> None:
+    """Create and remove a file in ``directory``'s nearest existing ancestor, as the recorder will create its
+    files: ``os.access`` says yes to root on a read-only file system or under /proc, and a recording that
+    cannot start must fail the start (exit 78), not leave a daemon running without the recording it was asked
+    for. Nothing is left behind (the directory itself is created when the first segment opens)."""
+    probe = directory
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".edge-fer-probe-"):
+            pass
+    except OSError as exc:
+        raise DaemonError(
+            f"output.video.path (--output): cannot write to {directory}: {exc.strerror or exc}; choose a writable "
+            "directory (under systemd: below /var/lib/edge-fer)",
+            exitcodes.CONFIG,
+        ) from None

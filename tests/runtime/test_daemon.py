@@ -14,6 +14,7 @@ import pytest
 from edge_fer.config.loading import parse_config
 from edge_fer.runtime.daemon import Daemon
 from tests.mosquitto import free_port
+from tests.processes import ROOT, edge_fer
 
 
 class QuietNotifier:
@@ -108,3 +109,29 @@ def test_a_run_shows_the_mqtt_section_in_stats_json_and_stops_cleanly(tmp_path, 
     assert any(p.suffix in (".avi", ".mp4") for p in (tmp_path / "video").iterdir()), "the video output got frames"
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert events and events[0]["type"] == "start" and events[-1]["type"] == "end"
+
+
+def test_stdout_as_the_only_output_stops_cleanly_when_its_reader_leaves(tmp_path):
+    """`edge-fer | head -n 1`, for real: the daemon ends with exit 0 and one info line, like a Unix filter."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "edge-fer.yaml"
+    config.write_text("cameras: [{name: cam0, source: demo}]\nevents: {mode: every_frame}\n")
+    command = f'{sys.executable} -m edge_fer --config {config} | head -n 1; echo "status=${{PIPESTATUS[0]}}" >&2'
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert len(result.stdout.splitlines()) == 1 and '"seq":0' in result.stdout
+    assert "status=0" in result.stderr, result.stderr[-2000:]
+    assert "it was the only output, so edge-fer stops" in result.stderr
+    assert " WARNING " not in result.stderr and " ERROR " not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/proc/edge-fer-nope/out.avi", "/sys/edge-fer.avi"])
+def test_an_output_path_that_cannot_be_created_is_one_line_and_exit_78(path):
+    """Paths that os.access lets root "write" (a read-only /sys, /proc): the start probes for real."""
+    proc = edge_fer("--source", "demo", "--output", path, "--max-frames", "5")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 78, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "output.video.path (--output): cannot write to" in lines[0], lines
+    assert out == ""
