@@ -3,7 +3,10 @@
 An :class:`~edge_fer.outputs.base.Output` like the others: it draws on its own runner thread, which suits
 OpenCV's HighGUI (it wants every window call from one thread) and keeps a slow display off the inference
 worker. ``q`` or Esc sets the stop event. Without a display it refuses up front with a pointer to the
-browser preview instead of a Qt/GTK traceback.
+browser preview instead of a Qt/GTK traceback. A display that is set but unusable (no X server there, a
+refused X authorisation, a dead SSH forward) makes Qt abort the whole process (SIGABRT, exit 134) from inside
+``cv2.namedWindow``, where no Python code can catch it, so the window is first opened in a short-lived child
+process (:func:`display_problem`); only when that works does this process touch the display.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 import threading
 
@@ -26,8 +30,28 @@ HEADLESS_HINT = (
 )
 
 
+PROBE = "import cv2; cv2.namedWindow('edge-fer probe', cv2.WINDOW_NORMAL); cv2.destroyAllWindows()"
+PROBE_TIMEOUT_S = 15.0
+
+
 class PreviewUnavailable(RuntimeError):
     pass
+
+
+def display_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why OpenCV cannot open a window on this display, in one line, or None when it can."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return f"opening a window did not finish within {timeout:g} s"
+    if probe.returncode == 0:
+        return None
+    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    said = next((line for line in lines if "could not connect" in line.lower()), lines[-1] if lines else "")
+    how = f"exit status {probe.returncode}" if probe.returncode > 0 else f"signal {-probe.returncode}"
+    return f"{said[:160]} ({how})" if said else how
 
 
 class LocalPreview(Output):
@@ -38,6 +62,13 @@ class LocalPreview(Output):
             raise PreviewUnavailable(
                 f"--preview needs a display but neither DISPLAY nor WAYLAND_DISPLAY is set; {HEADLESS_HINT}"
             )
+        if sys.platform.startswith("linux"):
+            problem = display_problem()
+            if problem is not None:
+                where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                raise PreviewUnavailable(
+                    f"--preview cannot open a window on display {where}: {problem}; {HEADLESS_HINT}"
+                )
         import cv2
 
         self._cv2 = cv2

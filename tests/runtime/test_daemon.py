@@ -135,3 +135,16 @@ def test_an_output_path_that_cannot_be_created_is_one_line_and_exit_78(path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "output.video.path (--output): cannot write to" in lines[0], lines
     assert out == ""
+
+
+def test_preview_on_a_display_nobody_serves_is_one_line_and_exit_2_not_a_qt_abort():
+    """DISPLAY set, no X server behind it: Qt would abort the process (134) inside cv2.namedWindow."""
+    import os
+
+    number = next(n for n in range(917, 999) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    proc = edge_fer("--source", "demo", "--preview", "--max-frames", "1", env={"DISPLAY": f":{number}"})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"--preview cannot open a window on display :{number}" in lines[0] and "http" in lines[0]
