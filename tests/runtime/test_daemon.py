@@ -143,7 +143,7 @@ def test_preview_on_a_display_nobody_serves_is_one_line_and_exit_2_not_a_qt_abor
 
     number = next(n for n in range(917, 999) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
     proc = edge_fer("--source", "demo", "--preview", "--max-frames", "1", env={"DISPLAY": f":{number}"})
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1, lines
