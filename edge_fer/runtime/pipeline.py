@@ -287,7 +287,10 @@ class Pipeline:
             state = cam.capture.state
             last = cam.meters.last_processed_mono
             age = None if last is None else round(now - last, 1)
-            stalled = state != "ended" and (state != "connected" or age is None or age > cam.config.stall_timeout)
+            # A camera that max_fps limits hands over a frame only every 1/max_fps s: that wait is not a stall.
+            # (A source that stops delivering is caught by the capture watchdog, which leaves "connected".)
+            limit = cam.config.stall_timeout + (1.0 / cam.config.max_fps if cam.config.max_fps else 0.0)
+            stalled = state != "ended" and (state != "connected" or age is None or age > limit)
             cameras[cam.name] = {"state": state, "last_frame_age_s": age, "ok": not stalled}
         return all(c["ok"] for c in cameras.values()), {"cameras": cameras}
 

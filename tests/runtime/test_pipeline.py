@@ -15,6 +15,7 @@ from edge_fer.runtime.pipeline import Pipeline
 from edge_fer.vision.analyzer import FaceAnalyzer
 from tests.photos import moving_face_scenes
 from tests.recording import ListOutput
+from tests.wait import wait_until
 
 
 def analyzer_for(config: dict) -> FaceAnalyzer:
@@ -216,3 +217,22 @@ def test_sources_and_analyzer_are_injected_and_the_analyzer_timings_feed_the_met
     meters = pipeline.cameras[0].meters
     assert len(meters.detect_ms) >= 10 and meters.faces_found >= 1
     assert meters.classify_ms_per_face.mean() > 0
+
+
+def test_health_stays_ok_for_a_camera_that_max_fps_limits_below_one_frame_per_stall_timeout(analyzer):
+    """max_fps 0.5 (a frame every 2 s) with stall_timeout 1 s: healthy throughout, not 503 between frames."""
+    cfg = {"cameras": [{"source": "demo", "max_fps": 0.5, "stall_timeout": 1.0}]}
+    pipeline, _, stop = make_pipeline(cfg, analyzer)
+    runner = threading.Thread(target=pipeline.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: pipeline.cameras[0].meters.last_processed_mono is not None, 30, what="a first frame")
+        seen = []
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            seen.append(pipeline.health()[0])
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join(10)
+    assert all(seen), f"{seen.count(False)} of {len(seen)} health checks said stalled"
