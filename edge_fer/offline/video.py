@@ -29,7 +29,6 @@ from edge_fer.tracking.tracker import Tracker
 from edge_fer.vision.gated import make_gate
 
 QUEUE_SIZE = 8  # frames decoded ahead of inference
-STREAM_RECONNECTS = 3  # attempts before a URL that went away counts as ended
 
 
 class VideoError(Exception):
@@ -168,8 +167,10 @@ class VideoAnalysis:
             source,
             stop,
             queue=FrameQueue(QUEUE_SIZE),
+            policy="wait",  # a stream too: every frame it sends is analysed, none dropped for freshness
             stall_timeout=10.0 if live else None,
-            reconnect=ReconnectSettings(max_attempts=STREAM_RECONNECTS) if live else None,
+            # No reconnect: a stream that ends is the end of the recording (an HTTP file would start over).
+            reconnect=ReconnectSettings(max_attempts=1) if live else None,
         )
         tracker, gate = Tracker(self.tracking), make_gate(self.analyzer.detector, self.detector)
         log = TrackLog(gap_s=max(0.5, self.tracking.max_age))
@@ -192,10 +193,11 @@ class VideoAnalysis:
                     if image.shape[0] * image.shape[1] > opts.max_pixels:
                         result.problem = f"{result.name}: a {frame.width}x{frame.height} frame exceeds --max-pixels"
                         break
+                    # The recording's own timeline (index / rate), as the daemon runs a file read unpaced;
+                    # capture time only for a stream that states no rate.
                     fps = source.fps
-                    t = frame.t_mono if (source.paced or not fps) else frame.index / fps
-                    t0 = t if t0 is None else t0
-                    t = t - t0 if source.paced else t
+                    t0 = frame.t_mono if t0 is None else t0
+                    t = frame.index / fps if fps else frame.t_mono - t0
                     detect = None if gate is None else (lambda img, t=t: gate.detect(img, t))
                     faces = list(self.analyzer.analyze(image, detect).faces)
                     update = tracker.update(faces, t, frame.index)
@@ -231,6 +233,8 @@ class VideoAnalysis:
 
     @staticmethod
     def _ending_problem(capture: CaptureThread, result: VideoResult) -> str | None:
+        if capture.state == FAILED and capture.source.is_live and result.frames > 0:
+            return None  # a stream has no length to fall short of: its end is the end
         if capture.state == FAILED:
             detail = capture.detail
             return detail if result.name in detail else f"{result.name}: {detail}"

@@ -121,3 +121,26 @@ def test_cut_off_fifo_and_device_inputs_end_in_one_line_each(clip, tmp_path):
     assert lines[3] == "edge-fer analyze: 3 of 3 videos failed"
     rows = (tmp_path / "cut.frames.csv").read_text().splitlines()
     assert len(rows) > 10  # the frames before the cut are in the table
+
+
+def test_an_http_stream_gives_the_same_table_as_the_file(clip, tmp_path, capsys):
+    """An explicit http:// URL: every frame the server sends is analysed (none dropped for freshness), on the
+    stream's own timeline, and its end is the end (no reconnect that would play it again)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+        assert main(["analyze", "--out", str(tmp_path / "url"), "--table", "jsonl", url]) == 0
+        assert main(["analyze", "--out", str(tmp_path / "file"), "--table", "jsonl", str(clip)]) == 0
+    finally:
+        server.shutdown()
+    capsys.readouterr()
+    (streamed,) = (tmp_path / "url").glob("*.frames.jsonl")
+    from_file = (tmp_path / "file" / "walk.frames.jsonl").read_text()
+    assert streamed.read_text() == from_file and from_file.count("\n") == 60
