@@ -6,6 +6,9 @@ the outputs, for every processed frame (with or without faces), so it shows what
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -20,14 +23,53 @@ REQUIRED_SECTIONS = ("mqtt",)
 WINDOW = 600  # samples kept per window: ~20 s at 30 fps, enough for a stable p95
 
 
+# Histogram bucket bounds in milliseconds: from a fast detection on a desktop to a slow board's frame.
+MS_BUCKETS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0)
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramCounts:
+    """Cumulative counts per upper bound (``bounds`` in ms), with the count and the sum of every observation."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    total: float
+
+
+class Histogram:
+    """Every observation since start, counted into fixed buckets: what /metrics exposes as a Prometheus
+    histogram (the window's percentiles only cover the last few hundred samples). The lock keeps a reader on
+    another thread from seeing a count without its bucket."""
+
+    def __init__(self, bounds: tuple[float, ...] = MS_BUCKETS) -> None:
+        self.bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        i = bisect.bisect_left(self.bounds, value)
+        with self._lock:
+            self._counts[i] += 1
+            self._sum += value
+
+    def counts(self) -> HistogramCounts:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        return HistogramCounts(self.bounds, tuple(itertools.accumulate(counts)), sum(counts), total)
+
+
 class Window:
-    """The last ``size`` samples, for percentiles without unbounded memory."""
+    """The last ``size`` samples, for percentiles without unbounded memory; and every sample in a histogram."""
 
     def __init__(self, size: int = WINDOW) -> None:
         self._values: deque[float] = deque(maxlen=size)
+        self.histogram = Histogram()
 
     def add(self, value: float) -> None:
         self._values.append(value)
+        self.histogram.observe(value)
 
     def __len__(self) -> int:
         return len(self._values)

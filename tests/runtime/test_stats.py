@@ -38,3 +38,16 @@ def test_reading_often_does_not_reset_the_window():
 
 def test_first_sample_gives_zero():
     assert FrameRates().update(1.0, 10, 10) == (0.0, 0.0)
+
+
+def test_the_histogram_counts_every_observation_cumulatively():
+    from edge_fer.runtime.stats import Window
+
+    window = Window(size=3)
+    for ms in (0.5, 3.0, 3.0, 40.0, 5000.0):
+        window.add(ms)
+    counts = window.histogram.counts()
+    assert len(window) == 3 and counts.count == 5, "the window forgets, the histogram does not"
+    by_bound = dict(zip(counts.bounds, counts.cumulative, strict=False))
+    assert (by_bound[1.0], by_bound[5.0], by_bound[50.0], by_bound[2500.0]) == (1, 3, 4, 4)
+    assert counts.total == pytest.approx(5046.5)
