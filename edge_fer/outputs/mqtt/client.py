@@ -185,6 +185,11 @@ class MqttPublisher:
         log.log(logging.WARNING if ledger["undelivered"] else logging.INFO, "MQTT: closed; %s", self.describe(ledger))
         return ledger["undelivered"] == 0
 
+    def outbox_oldest_age(self) -> float | None:
+        """Seconds the oldest unacknowledged message has waited (durable outbox only; None otherwise or empty)."""
+        with self._lock:
+            return self._outbox.oldest_age()
+
     def release(self) -> None:
         """Let go of the outbox (its file and lock) without connecting: for a publisher that never started."""
         with self._lock:

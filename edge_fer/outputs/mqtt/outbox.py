@@ -100,6 +100,10 @@ class Outbox:
     def describe(self) -> str:
         return "lost (mqtt.outbox.durable is off)"
 
+    def oldest_age(self) -> float | None:
+        """Not kept in memory mode (messages carry no time); the durable outbox answers."""
+        return None
+
     def requeue(self, messages: Iterable[Message]) -> int:
         """Put messages that were sent but never acknowledged back in front, keeping their order.
 

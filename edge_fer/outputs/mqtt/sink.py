@@ -67,6 +67,9 @@ class MqttSink(Output):
         """A camera state with an explicit timestamp, for callers outside the runner (tools, tests)."""
         self.reporter.camera_status(camera, state, detail, ts)
 
+    def outbox_oldest_age(self) -> float | None:
+        return self.reporter.publisher.outbox_oldest_age() if self.started else None
+
     def ledger(self) -> dict:
         """Queued, acknowledged, dropped, undelivered and lost messages (see ``MqttPublisher.ledger``)."""
         return self.reporter.publisher.ledger()

@@ -206,6 +206,21 @@ class DurableOutbox:
     def describe(self) -> str:
         return f"kept in {self.path} and sent at the next start"
 
+    def oldest_age(self) -> float | None:
+        """Seconds since the oldest message still waiting for the broker was stored (None: none waits)."""
+        if not self._rows:
+            return None
+        acked = set(self._acked)
+        try:
+            for key, created in self._db.execute(
+                "SELECT id, created FROM events ORDER BY id LIMIT ?", (ACK_BATCH + 1,)
+            ):
+                if key not in acked:
+                    return max(0.0, self._clock() - created)
+        except sqlite3.Error:
+            return None
+        return None
+
     # -- inside ------------------------------------------------------------------------------------------
 
     def _put_retained(self, msg: Message, first: bool) -> None:

@@ -241,3 +241,16 @@ def test_the_default_file_is_per_device_and_memory_mode_is_one_setting(tmp_path,
     finally:
         box.close()
     assert isinstance(open_outbox(MqttSettings.from_url("mqtt://h", outbox={"durable": False})), Outbox)
+
+
+def test_the_oldest_waiting_message_has_an_age_and_acknowledged_ones_do_not_count(path, opened):
+    clock = FakeClock(start=1000.0)
+    box = opened(path, clock=clock.monotonic)
+    assert box.oldest_age() is None
+    for i in range(3):
+        box.put(ev(i))
+        clock.advance(10)
+    assert box.oldest_age() == 30.0
+    box.ack(box.pop())  # 0 acknowledged (its row waits for the next write to be deleted)
+    assert box.oldest_age() == 20.0
+    assert Outbox(5).oldest_age() is None
