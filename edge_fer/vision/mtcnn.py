@@ -5,6 +5,11 @@ The three networks are the shipped exports of the ``mtcnn`` 1.0.0 package; every
 package's arithmetic so that our faces match its faces. Speed comes from batching R-Net and O-Net over
 all candidates, vectorised box maths, cached pyramid plans, and skipping pyramid levels too small for
 P-Net to say anything about.
+
+Large frames are handled at the size the smallest wanted face needs: P-Net's pyramid is made from a copy of
+the frame shrunk once to twice the first level (where ``min_face_size`` becomes P-Net's 12 px), while R-Net and O-Net
+crop the full-resolution frame, converting only the pixels they sample. Candidates go through R-Net and O-Net
+in batches of at most :data:`MAX_BATCH`, so memory stays bounded on photos with thousands of candidates.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 
 from edge_fer.config.settings import DetectorSettings
 from edge_fer.vision import mtcnn_ops as ops
-from edge_fer.vision.mtcnn_pyramid import Helper, run_batch, run_pnet
+from edge_fer.vision.mtcnn_pyramid import Helper, pyramid_source, run_batch, run_pnet
 from edge_fer.vision.types import Box, Detection
 
 log = logging.getLogger("edge_fer.detector")
@@ -27,6 +32,7 @@ RNET_SIZE = 24
 ONET_SIZE = 48
 PNET_OUTPUTS = ["bbox_reg", "prob"]  # R-Net has the same two outputs
 ONET_OUTPUTS = ["bbox_reg", "landmarks", "prob"]
+MAX_BATCH = 256  # R-Net/O-Net candidates per inference: a few tens of MB of activations at most
 
 
 def as_bgr_image(image: np.ndarray) -> np.ndarray:
@@ -65,10 +71,13 @@ class MtcnnDetector:
     ``close()`` (or a ``with`` block) stops the helper thread; an unclosed detector's helper ends
     when the detector is garbage collected. ``open_net(path, threads)`` opens each network
     (:func:`~edge_fer.vision.onnx_session.open_session` by default); benchmarks pass one with other
-    onnxruntime options instead of replacing the sessions afterwards.
+    onnxruntime options instead of replacing the sessions afterwards. ``exact_pyramid`` resizes every
+    pyramid level from the full-resolution frame, as the reference does, instead of from a copy shrunk to
+    twice the first level: slower on large frames, for measuring what the shrunk copy changes
+    (``benchmarks/large_frames.py``).
     """
 
-    def __init__(self, config: DetectorSettings | None = None, *, open_net=None) -> None:
+    def __init__(self, config: DetectorSettings | None = None, *, open_net=None, exact_pyramid: bool = False) -> None:
         from edge_fer.vision.onnx_session import bundled_model, open_session
 
         self.config = config or DetectorSettings()  # the `detector:` settings model as it is
@@ -78,6 +87,7 @@ class MtcnnDetector:
         self._onet = open_net(bundled_model(ONET_MODEL), self.config.threads)
         self._plans: dict[tuple[int, int], tuple[tuple[float, int, int], ...]] = {}
         self._helper = Helper() if self.config.helper_thread else None
+        self.exact_pyramid = exact_pyramid
 
     def close(self) -> None:
         if self._helper is not None:
@@ -105,19 +115,20 @@ class MtcnnDetector:
         wraps it. A box that clipping leaves with no area (wholly off the frame) is dropped; the
         reference would report it.
         """
-        import cv2
-
-        bgr = as_bgr_image(image_bgr)
+        bgr = np.ascontiguousarray(as_bgr_image(image_bgr))
         height, width = bgr.shape[:2]
-        image = np.subtract(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.float32(127.5), dtype=np.float32)
-        image *= np.float32(1.0 / 128.0)  # exact: the reference's (pixel - 127.5) / 128
         cfg = self.config
         min_face = cfg.min_face_size if min_face_size is None else max(float(min_face_size), 1.0)
-        boxes = self._stage_pnet(image, min_face, chained_pyramid)
+        plan = self.pyramid(height, width, min_face)
+        boxes = np.empty((0, 5), dtype=np.float64)
+        if plan:
+            source = pyramid_source(bgr, None if self.exact_pyramid else plan[0])
+            boxes = self._stage_pnet(source, plan, chained_pyramid)
+            del source
         if boxes.shape[0]:
-            boxes = self._stage_rnet(image, boxes)
+            boxes = self._stage_rnet(bgr, boxes)
         if boxes.shape[0]:
-            boxes = self._stage_onet(image, boxes)
+            boxes = self._stage_onet(bgr, boxes)
         if boxes.shape[0] == 0:
             return np.empty((0, 15), dtype=np.float64)
         boxes[:, 0:4] = ops.clip_to_image(boxes[:, 0:4], width, height)
@@ -150,9 +161,8 @@ class MtcnnDetector:
             self._plans[key] = plan
         return plan
 
-    def _stage_pnet(self, image: np.ndarray, min_face: float, chained: bool) -> np.ndarray:
+    def _stage_pnet(self, image: np.ndarray, plan, chained: bool) -> np.ndarray:
         cfg = self.config
-        plan = self.pyramid(*image.shape[:2], min_face)
         per_level = []
         for (scale, _, _), (bbox_reg, prob) in zip(plan, run_pnet(self._pnet, image, plan, self._helper, chained)):
             found = ops.pnet_proposals(bbox_reg[0], prob[0, :, :, 1], scale, cfg.thresholds[0])
@@ -163,10 +173,19 @@ class MtcnnDetector:
         boxes = ops.nms(np.concatenate(per_level, axis=0), cfg.nms_thresholds[1])
         return ops.to_square(boxes)
 
-    def _stage_rnet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def _refine(self, session, outputs: list[str], bgr: np.ndarray, boxes: np.ndarray, size: int, min_split: int):
+        """``outputs`` of R-Net or O-Net for every box, on crops of the full-resolution ``bgr`` frame."""
+        parts = []
+        for start in range(0, boxes.shape[0], MAX_BATCH):
+            crops = ops.crop_and_resize(bgr, boxes[start : start + MAX_BATCH], size, from_bgr=True)
+            parts.append(run_batch(session, outputs, crops, self._helper, min_split=min_split))
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate(column, axis=0) for column in zip(*parts)]
+
+    def _stage_rnet(self, bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         cfg = self.config
-        crops = ops.crop_and_resize(image, boxes, RNET_SIZE)
-        offsets, prob = run_batch(self._rnet, PNET_OUTPUTS, crops, self._helper)
+        offsets, prob = self._refine(self._rnet, PNET_OUTPUTS, bgr, boxes, RNET_SIZE, 48)
         boxes = boxes.copy()
         boxes[:, 4] = prob[:, 1]
         boxes = ops.apply_regression(boxes, offsets)
@@ -175,10 +194,9 @@ class MtcnnDetector:
             return boxes
         return ops.to_square(ops.nms(boxes, cfg.nms_thresholds[2]))
 
-    def _stage_onet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def _stage_onet(self, bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         cfg = self.config
-        crops = ops.crop_and_resize(image, boxes, ONET_SIZE)
-        offsets, raw_landmarks, prob = run_batch(self._onet, ONET_OUTPUTS, crops, self._helper, min_split=16)
+        offsets, raw_landmarks, prob = self._refine(self._onet, ONET_OUTPUTS, bgr, boxes, ONET_SIZE, 16)
         landmarks = ops.onet_landmarks(raw_landmarks, boxes).reshape(-1, 10)
         boxes = boxes.copy()
         boxes[:, 4] = prob[:, 1]

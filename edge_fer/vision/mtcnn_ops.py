@@ -93,11 +93,13 @@ def nms_keep(boxes: np.ndarray, threshold: float, method: str = "union", block: 
 
     A box is dropped when any earlier box overlaps it by more than ``threshold``, even an earlier box
     that was itself dropped: this suppresses a little more than greedy NMS, and it is what the
-    reference does. Overlaps are computed in column blocks so memory stays bounded for large N.
+    reference does. Overlaps are computed in column blocks, narrower as N grows, so that one block's
+    N x block matrices stay near 2M cells (16 MB each) however many candidates a big photo gives.
     """
     n = boxes.shape[0]
     if n < 2:
         return np.arange(n, dtype=np.int64)
+    block = max(16, min(block, (1 << 21) // n))
     suppressed = np.zeros(n, dtype=bool)
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -147,8 +149,12 @@ def onet_landmarks(raw: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.stack([xs, ys], axis=2)
 
 
-def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int, *, from_bgr: bool = False) -> np.ndarray:
     """(N, size, size, C) bilinear crops of ``image`` (float32 HxWxC), zero where a sample leaves it.
+
+    ``from_bgr``: ``image`` is the uint8 BGR frame itself and the crops come out as the networks' normalised
+    RGB. Bilinear sampling is linear, so this equals cropping the normalised frame (up to float32 rounding)
+    while converting only the N x size x size samples instead of the whole frame.
 
     Mirrors ``tf.image.crop_and_resize`` as the reference calls it: box corners are divided by the
     image size (not size - 1) into normalised coordinates, then sample i of a crop lies at
@@ -186,12 +192,14 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     right = np.ceil(in_x).astype(np.intp)
     # Four gathers from the flattened image; the arithmetic below is TensorFlow's, operation for operation.
     flat = image.reshape(height * width, -1)
+    if from_bgr:
+        flat = flat[:, ::-1]  # gathered in RGB order (fancy indexing: np.take would copy the whole frame)
     top_row, bottom_row = (top * width)[:, :, None], (bottom * width)[:, :, None]
     left_col, right_col = left[:, None, :], right[:, None, :]
-    upper = np.take(flat, top_row + right_col, axis=0)
-    top_left = np.take(flat, top_row + left_col, axis=0)
-    lower = np.take(flat, bottom_row + right_col, axis=0)
-    bottom_left = np.take(flat, bottom_row + left_col, axis=0)
+    upper = flat[top_row + right_col].astype(f32, copy=False)
+    top_left = flat[top_row + left_col].astype(f32, copy=False)
+    lower = flat[bottom_row + right_col].astype(f32, copy=False)
+    bottom_left = flat[bottom_row + left_col].astype(f32, copy=False)
     upper -= top_left
     upper *= x_lerp
     upper += top_left
@@ -201,6 +209,9 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     lower -= upper
     lower *= y_lerp
     lower += upper
+    if from_bgr:
+        lower -= f32(127.5)
+        lower *= f32(1.0 / 128.0)
     if not (valid_y.all() and valid_x.all()):
         lower[~(valid_y[:, :, None] & valid_x[:, None, :])] = 0
     return lower
