@@ -1,13 +1,12 @@
 """One HTTP request: strict head parsing, fixed routes, token check, and the MJPEG stream loop.
 
-Only the fixed routes exist; nothing maps a URL to a file, so there is no path to traverse. Reading the
-request head has a size limit and a total deadline, and stream writes have their own short deadline, so
-neither a slow sender nor a slow reader can keep a thread.
+Only the fixed routes exist; nothing maps a URL to a file, so there is no path to traverse. The request
+head arrives already read, under its size limits and deadline, by ``heads.HeadReader`` (a slow sender never
+gets a thread); responses and stream writes have their own short deadlines, so a slow reader cannot keep one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import io
 import logging
@@ -28,10 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edge_fer.http")
 
-MAX_REQUEST_LINE = 2048
-MAX_HEADER_BYTES = 8192
-MAX_HEADER_LINES = 64
-HEAD_DEADLINE_S = 10.0
+RESPONSE_TIMEOUT_S = 5.0  # a response that the client does not take within this is abandoned
 SEND_TIMEOUT_S = 2.0
 IDLE_POLL_S = 0.5
 KEEPALIVE_S = 5.0
@@ -50,24 +46,11 @@ PAGE_CSP = (
 )
 
 
-class _HeadTooLarge(Exception):
-    def __init__(self, status: HTTPStatus) -> None:
-        super().__init__(status.phrase)
-        self.status = status
-
-
-def _head_end(buf: bytearray, line_end: int) -> int:
-    """Index just past the blank line that ends the head (searched from the request line's newline), or -1."""
-    crlf, lf = buf.find(b"\n\r\n", line_end), buf.find(b"\n\n", line_end)
-    ends = ([crlf + 3] if crlf >= 0 else []) + ([lf + 2] if lf >= 0 else [])
-    return min(ends) if ends else -1
-
-
 class PreviewHandler(BaseHTTPRequestHandler):
     """Serves one connection with one request (HTTP/1.0: the connection closes after the response)."""
 
     protocol_version = "HTTP/1.0"
-    timeout = HEAD_DEADLINE_S
+    timeout = RESPONSE_TIMEOUT_S
 
     def version_string(self) -> str:
         return "edge-fer"
@@ -84,16 +67,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.close_connection = True
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
-        try:
-            head = self._read_head(time.monotonic() + HEAD_DEADLINE_S)
-        except (_HeadTooLarge, TimeoutError) as exc:
-            status = exc.status if isinstance(exc, _HeadTooLarge) else HTTPStatus.REQUEST_TIMEOUT
-            with contextlib.suppress(OSError):  # the client may be gone already
-                self.send_error(status)
-            return
-        except ConnectionError:
-            return
-        if head is None:
+        head = self.server.take_head(self.connection)  # type: ignore[attr-defined]  # PreviewHTTPServer
+        if not head:
             return
         line_end = head.index(b"\n") + 1
         self.raw_requestline = head[:line_end]
@@ -115,36 +90,6 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (TimeoutError, ConnectionError) as exc:
             log.debug("%s: connection ended: %s", self.address_string(), exc)
-
-    def _read_head(self, deadline: float) -> bytes | None:
-        """The request line and headers, read straight from the socket under one total deadline.
-
-        A per-read timeout alone would let a client that sends one byte every few seconds keep the
-        thread forever. None means the client connected and closed without a request.
-        """
-        sock: socket.socket = self.connection
-        buf = bytearray()
-        while True:
-            line_end = buf.find(b"\n")
-            if (line_end < 0 and len(buf) > MAX_REQUEST_LINE) or line_end > MAX_REQUEST_LINE:
-                raise _HeadTooLarge(HTTPStatus.REQUEST_URI_TOO_LONG)
-            if line_end >= 0:
-                end = _head_end(buf, line_end)
-                headers = buf[line_end + 1 : end if end >= 0 else len(buf)]
-                if len(headers) > MAX_HEADER_BYTES or headers.count(b"\n") > MAX_HEADER_LINES:
-                    raise _HeadTooLarge(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-                if end >= 0:
-                    return bytes(buf[:end])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the request head took too long")
-            sock.settimeout(remaining)
-            chunk = sock.recv(4096)
-            if not chunk:
-                if buf:
-                    raise ConnectionError("connection closed inside the request head")
-                return None
-            buf += chunk
 
     # -- responses ----------------------------------------------------------------------------------------
 

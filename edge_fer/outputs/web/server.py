@@ -179,11 +179,15 @@ class PreviewServer:
             }
 
     def preview_stats(self) -> dict:
+        reader = self._httpd.head_reader if self._httpd is not None else None
         return {
             "viewers": self._viewers,
             "max_clients": self.settings.max_clients,
             "dropped_viewers": self.dropped_viewers,
             "refused_viewers": self.refused_viewers,
+            # connections that sent no complete request: closed for newer ones, or answered 408
+            "idle_connections_closed": reader.evicted if reader else 0,
+            "request_heads_timed_out": reader.timed_out if reader else 0,
             "max_fps": self.settings.max_fps,
             "cameras": self.hub.snapshot(),
             "faces": self.faces_now(),

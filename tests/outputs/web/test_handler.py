@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_fer.outputs.web import handler
+from edge_fer.outputs.web import heads
 from tests.outputs.web.conftest import Feeder, MjpegClient, get, moving_frame, raw_request, status_of
 
 TOKEN = "s3cret-Token_1"
@@ -163,16 +163,16 @@ def test_failing_providers_do_not_break_the_server(make_server, caplog):
 
 
 def test_long_request_line_is_414_and_huge_headers_431(open_server):
-    long_line = f"GET /{'a' * (handler.MAX_REQUEST_LINE + 10)} HTTP/1.1\r\n\r\n".encode()
+    long_line = f"GET /{'a' * (heads.MAX_REQUEST_LINE + 10)} HTTP/1.1\r\n\r\n".encode()
     assert status_of(raw_request(open_server.port, long_line)) == 414
     big = "".join(f"X-Pad-{i}: {'b' * 200}\r\n" for i in range(60))
     assert status_of(raw_request(open_server.port, f"GET / HTTP/1.1\r\n{big}\r\n".encode())) == 431
-    many = "".join(f"X-{i}: 1\r\n" for i in range(handler.MAX_HEADER_LINES + 5))
+    many = "".join(f"X-{i}: 1\r\n" for i in range(heads.MAX_HEADER_LINES + 5))
     assert status_of(raw_request(open_server.port, f"GET / HTTP/1.1\r\n{many}\r\n".encode())) == 431
 
 
 def test_a_dripping_client_is_cut_off_at_the_head_deadline(open_server, monkeypatch):
-    monkeypatch.setattr(handler, "HEAD_DEADLINE_S", 1.0)
+    monkeypatch.setattr(heads, "HEAD_DEADLINE_S", 1.0)
     response = b""
     with socket.create_connection(("127.0.0.1", open_server.port), timeout=10) as sock:
         start = time.monotonic()
