@@ -296,9 +296,27 @@ class VideoSettings(Strict):
 VideoOutput = VideoSettings  # the name used before the settings became the runtime objects
 
 
+class SnapshotSettings(Strict):
+    """A JPEG of each face when its track starts and at its strongest emotion (written when the track ends);
+    :class:`~edge_fer.outputs.snapshots.SnapshotSink` takes this model as it is.
+
+    Off by default: a snapshot is a picture of a person. Cropped from the annotated frame (box and label
+    drawn, blurred with ``blur_faces``) with ``margin`` of the face's size added on every side. ``path``: a
+    directory, by default ``snapshots`` in the state directory; past ``max_mb`` the oldest snapshots there
+    are deleted.
+    """
+
+    enabled: bool = False
+    path: WritablePath | None = None
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 100.0
+    margin: Annotated[float, Field(ge=0, le=2)] = 0.5
+    quality: Annotated[int, Field(ge=1, le=100)] = 85
+
+
 class OutputSection(Strict):
     stdout: StdoutMode = StdoutMode.AUTO  # auto: on when no MQTT broker is configured
     video: VideoSettings = VideoSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
     blur_faces: bool = False
 
     @field_validator("stdout", mode="before")

@@ -100,6 +100,8 @@ class Daemon:
             raise
         if video is not None:
             outputs.append(video)
+        if self.config.output.snapshots.enabled:
+            outputs.append(self._snapshots())
         if preview:
             from edge_fer.outputs.window import LocalPreview, PreviewUnavailable
 
@@ -142,6 +144,13 @@ class Daemon:
             lambda: self.pipeline.health() if self._ran else (False, {"starting": True}),
             cameras=[c.safe_name for c in self.config.cameras],
         )
+
+    def _snapshots(self) -> Output:
+        from edge_fer.outputs.mqtt.queuefile import state_directory
+        from edge_fer.outputs.snapshots import SnapshotSink
+
+        settings = self.config.output.snapshots
+        return SnapshotSink(settings, settings.path or state_directory() / "snapshots")
 
     def _video(self) -> Output | None:
         video = self.config.output.video
