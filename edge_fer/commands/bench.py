@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=positive_int, default=300, metavar="N", help="frames to process (default 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--paced", action="store_true", help="pace the source at its fps (for latency)")
+    parser.add_argument("--idle", action="store_true", help="the demo films a still scene with no face (idle cost)")
     parser.add_argument("--width", type=int, help="demo frame width (default 640)")
     parser.add_argument("--height", type=int, help="demo frame height (default 480)")
     parser.add_argument("--config", metavar="PATH", help="take detector/classifier/tracking settings from a config")
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
     from edge_fer.config.loading import apply_overrides, load_config
     from edge_fer.config.settings import ConfigError
+    from edge_fer.config.sources import parse_source
     from edge_fer.logs import setup_logging
 
     setup_logging("warning")
@@ -59,13 +61,16 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
+    if args.idle and parse_source(config.cameras[0].source).kind != "demo":
+        print("edge-fer bench: --idle needs the demo source (--source demo)", file=sys.stderr)
+        return exitcodes.USAGE
     problem = _probe(config)
     if problem:
         _error(problem)
         return exitcodes.FAILURE
     from edge_fer.offline.bench import run_bench
 
-    result = run_bench(config, args.frames, args.paced)
+    result = run_bench(config, args.frames, args.paced, idle=args.idle)
     print(json.dumps(result.as_dict()) if args.json else result.table())
     if result.frames < args.frames:
         _error(f"{result.source}: delivered {result.frames} of {args.frames} frames, then failed; see the lines above")

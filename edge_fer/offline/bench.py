@@ -6,6 +6,11 @@ Throughput is measured on an unpaced source (frames as fast as inference takes t
 latency means something only on a paced source (``--paced``: the source's own fps, like a camera).
 With gated detection on (``detector.roi_detection``, the default) most frames get a region scan; the
 detection time of full scans is reported on its own line, so that neither hides the other.
+
+CPU is the process's CPU time over the run (every thread: capture, inference, helper, outputs), per
+processed frame and as a share of one core; on a paced source the share is what the daemon costs on that
+camera. ``idle`` replaces the demo's moving portrait with a still scene without a face, the cost of a
+camera watching an empty room.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from edge_fer.config.settings import Config
+import numpy as np
+
+from edge_fer.capture.demo import DemoSource
+from edge_fer.config.settings import CameraConfig, Config
 from edge_fer.outputs.base import Output
 from edge_fer.outputs.runner import OutputRunner
 
@@ -86,6 +94,9 @@ class BenchResult:
     start_to_first_event_s: float | None
     peak_rss_mb: float
     threads_peak: int
+    cpu_ms_per_frame: float | None = None
+    cpu_cores: float | None = None  # CPU seconds per second of the run: 0.35 is 35% of one core
+    idle: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +107,7 @@ class BenchResult:
 
         rows = [
             ("source", f"{self.source} ({self.width}x{self.height}, {'paced' if self.paced else 'unpaced'})"),
+            ("scene", "still, no face (--idle)" if self.idle else "as the source draws it"),
             ("frames processed", str(self.frames)),
             ("processed fps", f(self.processed_fps)),
             ("faces per frame", f(self.faces_per_frame)),
@@ -107,6 +119,8 @@ class BenchResult:
             ("frames dropped", str(self.dropped)),
             ("events", str(self.events)),
             ("start to first event", f(self.start_to_first_event_s, " s")),
+            ("CPU ms per frame", f(self.cpu_ms_per_frame)),
+            ("CPU, share of one core", "-" if self.cpu_cores is None else f"{100 * self.cpu_cores:.0f}%"),
             ("peak RSS", f"{self.peak_rss_mb:.0f} MB"),
             ("threads (peak)", str(self.threads_peak)),
         ]
@@ -114,10 +128,43 @@ class BenchResult:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def run_bench(config: Config, frames: int, paced: bool, analyzer=None) -> BenchResult:
+def still_scene(width: int, height: int) -> np.ndarray:
+    """An empty room: a wall lit from above with a darker floor and a door frame, no face."""
+    rows = np.linspace(150, 90, height, dtype=np.float32)[:, None, None]
+    scene = np.broadcast_to(rows * np.array([1.0, 0.95, 0.85], np.float32), (height, width, 3)).astype(np.uint8)
+    scene[int(height * 0.75) :] = (60, 70, 80)
+    left, right, top = int(width * 0.6), int(width * 0.75), int(height * 0.2)
+    scene[top : int(height * 0.75), left:right] = (45, 55, 70)
+    return scene
+
+
+class StillDemo(DemoSource):
+    """The demo camera filming :func:`still_scene`: a new copy per frame, as a camera delivers new buffers."""
+
+    def render(self, index: int) -> np.ndarray:
+        if getattr(self, "_still", None) is None:
+            self._still = still_scene(self.width, self.height)
+        return self._still.copy()
+
+    def describe(self) -> str:
+        return "still scene, " + super().describe()
+
+
+def idle_sources(cam: CameraConfig) -> StillDemo:
+    """The camera's demo source as a :class:`StillDemo`: the same size and pace, no face."""
+    from edge_fer.runtime.pipeline import source_from_config
+
+    demo = source_from_config(cam)
+    if not isinstance(demo, DemoSource):
+        raise ValueError("--idle needs the demo source: it draws the empty scene at the demo's size and fps")
+    return StillDemo(width=demo.width, height=demo.height, fps=demo.fps, realtime=demo.realtime)
+
+
+def run_bench(config: Config, frames: int, paced: bool, analyzer=None, idle: bool = False) -> BenchResult:
     """Measure ``frames`` frames of the config's first camera. ``analyzer``: one built by the caller
-    (a benchmark's variant); by default the config's, built here so that start-up cost is measured."""
-    from edge_fer.runtime.pipeline import Pipeline
+    (a benchmark's variant); by default the config's, built here so that start-up cost is measured.
+    ``idle``: the demo source shows :func:`still_scene` (ValueError for another source)."""
+    from edge_fer.runtime.pipeline import Pipeline, source_from_config
     from edge_fer.vision.analyzer import FaceAnalyzer
 
     age_at_entry = process_age()
@@ -127,7 +174,8 @@ def run_bench(config: Config, frames: int, paced: bool, analyzer=None) -> BenchR
     sink = NullSink()
     runner = OutputRunner([sink])
     stop = threading.Event()
-    pipeline = Pipeline(config, analyzer, runner, stop, run_id="bench0000000", max_frames=frames)
+    sources = idle_sources if idle else source_from_config
+    pipeline = Pipeline(config, analyzer, runner, stop, run_id="bench0000000", max_frames=frames, sources=sources)
     peak_threads = [threading.active_count()]
 
     def sample_threads() -> None:
@@ -137,9 +185,9 @@ def run_bench(config: Config, frames: int, paced: bool, analyzer=None) -> BenchR
     sampler = threading.Thread(target=sample_threads, name="bench-threads", daemon=True)
     sampler.start()
     cam = pipeline.cameras[0]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     pipeline.run()
-    elapsed = time.monotonic() - t0
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
     stop.set()
     sampler.join(1)
     stats = cam.capture.stats()
@@ -174,6 +222,9 @@ def run_bench(config: Config, frames: int, paced: bool, analyzer=None) -> BenchR
         start_to_first_event_s=first,
         peak_rss_mb=peak_rss_mb(),
         threads_peak=peak_threads[0],
+        cpu_ms_per_frame=cpu * 1000.0 / stats.processed if stats.processed else None,
+        cpu_cores=cpu / elapsed if elapsed > 0 else None,
+        idle=idle,
     )
 
 

@@ -77,3 +77,31 @@ def test_run_bench_measures_the_analyzer_it_is_given_without_patching_anything()
     result = run_bench(config, 8, paced=False, analyzer=analyzer)
     assert Counting.calls == result.frames >= 8
     assert result.faces_per_frame == pytest.approx(1.0, abs=0.2) and result.detect_ms_p50 > 0
+
+
+@pytest.mark.slow
+def test_bench_reports_process_cpu_per_frame_and_the_idle_cost():
+    busy = bench("--frames", "20")
+    idle = bench("--frames", "20", "--idle")
+    assert busy["cpu_ms_per_frame"] > 0 and busy["cpu_cores"] > 0 and busy["idle"] is False
+    assert idle["idle"] is True and idle["faces_per_frame"] == 0 and idle["events"] == 0
+    assert idle["source"].startswith("still scene, demo")
+    # no face: no classification, and region scans with nothing to look at cost only the motion check
+    assert idle["cpu_ms_per_frame"] < busy["cpu_ms_per_frame"]
+
+
+def test_bench_idle_needs_the_demo_source(tmp_path):
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"not a video")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_fer", "bench", "--idle", "--source", str(video)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "--idle needs the demo source" in proc.stderr
+
+
+def test_still_scene_has_no_face():
+    from edge_fer.offline.bench import still_scene
+    from edge_fer.vision.mtcnn import MtcnnDetector
+
+    with MtcnnDetector() as detector:
+        assert detector.detect(still_scene(640, 480)) == []
