@@ -5,12 +5,15 @@ Follows Home Assistant's documented single-component discovery: a retained JSON 
 ``unique_id`` as ``object_id`` (HA's stated best practice); both only hold ``[a-zA-Z0-9_-]``. The sensors read
 the camera's retained ``state`` topic through a ``value_template`` and become unavailable when the device's
 availability topic says ``offline`` (last will or clean shutdown). Configs are republished on every connect
-and whenever HA announces itself with ``online`` on its status topic (``homeassistant/status``).
+and whenever HA announces itself with ``online`` on its status topic (``homeassistant/status``), at most once
+per ``REDISCOVERY_INTERVAL_S`` (:class:`Rediscovery`): anyone who may publish there could otherwise make the
+device republish every config, and log a line, for each of a flood of ``online`` messages.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ from edge_fer import __version__
 from edge_fer.outputs.mqtt.topics import Topics, check_prefix, safe_name
 
 MANUFACTURER = "edge-fer"
+REDISCOVERY_INTERVAL_S = 5.0
 MODEL = "edge-fer camera"
 
 # Jinja, evaluated by Home Assistant. `value_json is defined` guards the empty retained payload that clears
@@ -91,3 +95,35 @@ def discovery_messages(
             }
             out.append((f"{discovery_prefix}/sensor/{uid}/config", json.dumps(config, separators=(",", ":"))))
     return out
+
+
+class Rediscovery:
+    """When to republish discovery after Home Assistant's ``online`` announcements: the first one at once,
+    then at most once per ``interval``; announcements in between are answered together by one republish at
+    the end of the interval (:meth:`due`), so a second HA restart soon after the first is never missed.
+    Times are monotonic seconds passed in by the caller."""
+
+    def __init__(self, interval: float = REDISCOVERY_INTERVAL_S) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._waiting = 0  # announcements not answered yet
+        self.coalesced = 0  # announcements answered by a republish made for an earlier one
+
+    def announce(self, now: float) -> bool:
+        """True when this announcement should be answered now."""
+        with self._lock:
+            if self._last is None or now - self._last >= self.interval:
+                self._last = now
+                return True
+            self._waiting += 1
+            return False
+
+    def due(self, now: float) -> int:
+        """How many announcements a republish now answers (0: none due). Call it about once a second."""
+        with self._lock:
+            if not self._waiting or self._last is None or now - self._last < self.interval:
+                return 0
+            answered, self._waiting, self._last = self._waiting, 0, now
+            self.coalesced += answered - 1
+            return answered

@@ -19,7 +19,7 @@ from typing import Protocol
 from edge_fer.config.comms import MqttSettings
 from edge_fer.events import iso_utc_ms
 from edge_fer.outputs.mqtt.client import MqttPublisher, PublisherStats
-from edge_fer.outputs.mqtt.discovery import discovery_messages
+from edge_fer.outputs.mqtt.discovery import Rediscovery, discovery_messages
 from edge_fer.outputs.mqtt.state import CameraState, EventLike
 from edge_fer.outputs.mqtt.topics import safe_name
 
@@ -72,6 +72,7 @@ class MqttReporter:
             if settings.discovery
             else []
         )
+        self._rediscovery = Rediscovery()  # a flood of HA's `online` is answered by one republish per interval
         if settings.discovery:
             self.publisher.add_on_connect(self._publish_discovery)
             self.publisher.subscribe(settings.ha_status_topic, self._on_ha_status)
@@ -156,6 +157,9 @@ class MqttReporter:
 
     def _expire_loop(self) -> None:
         while not self._stop.wait(1.0):
+            if self._discovery and (answered := self._rediscovery.due(time.monotonic())):
+                log.info("MQTT: Home Assistant came online %d more times; republishing discovery once", answered)
+                self._publish_discovery()
             ts = iso_now()
             with self._lock:
                 for key, state in self._states.items():
@@ -168,6 +172,6 @@ class MqttReporter:
             self.publisher.publish(topic, payload, retain=True)
 
     def _on_ha_status(self, topic: str, payload: bytes) -> None:
-        if payload.strip() == b"online":
+        if payload.strip() == b"online" and self._rediscovery.announce(time.monotonic()):
             log.info("MQTT: Home Assistant came online; republishing discovery")
             self._publish_discovery()

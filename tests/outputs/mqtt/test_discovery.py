@@ -110,3 +110,16 @@ def test_value_templates_render_like_home_assistant(messages, state, emotion, fa
         attributes = env.from_string(config["json_attributes_template"]).render(context)
         assert json.loads(attributes) == (state or {})
     assert rendered == {"emotion": emotion, "faces": faces}
+
+
+def test_rediscovery_answers_the_first_announcement_at_once_and_a_flood_with_one_more():
+    from edge_fer.outputs.mqtt.discovery import Rediscovery
+
+    r = Rediscovery(interval=5.0)
+    assert r.announce(100.0) is True  # HA came online: republish now
+    assert [r.announce(100.0 + i / 10_000) for i in range(1, 20_000)] == [False] * 19_999
+    assert r.due(104.9) == 0  # still inside the interval
+    assert r.due(105.0) == 19_999 and r.coalesced == 19_998  # one republish answers them all
+    assert r.due(106.0) == 0  # nothing waiting any more
+    assert r.announce(107.0) is False and r.due(110.0) == 1  # a second HA restart soon after is not missed
+    assert r.announce(115.1) is True  # quiet for an interval: at once again

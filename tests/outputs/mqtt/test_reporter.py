@@ -133,3 +133,34 @@ def test_stats_schema_requires_the_core_fields(remove):
 
 def test_stats_schema_allows_mqtt_null_when_mqtt_is_off():
     validator("stats").validate({**pipeline_stats(), "mqtt": None})
+
+
+@pytest.mark.slow
+def test_a_flood_of_online_announcements_is_answered_by_one_republish(broker, subscribe, caplog):
+    """20,000 `online` on homeassistant/status used to mean 20,002 log lines and 40,000 discovery messages."""
+    import logging
+
+    import paho.mqtt.client as mqtt
+
+    caplog.set_level(logging.INFO, logger="edge_fer.mqtt")
+    sub = subscribe(broker.port, ["homeassistant/sensor/#"])
+    reporter = make_reporter(broker.url, discovery=True)
+    reporter.start()
+    flooder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="flooder")
+    try:
+        sub.wait_for(lambda ms: len(ms) >= 2)  # on connect
+        flooder.connect("127.0.0.1", broker.port)
+        flooder.loop_start()
+        infos = [flooder.publish("homeassistant/status", "online", qos=1) for _ in range(20_000)]
+        for info in infos:
+            info.wait_for_publish(10)
+        sub.wait_for(lambda ms: len(ms) >= 6, timeout=15)  # at once, then once at the end of the interval
+        assert reporter.flush(5)
+        stats = reporter.mqtt_stats()
+    finally:
+        flooder.loop_stop()
+        flooder.disconnect()
+        reporter.close(2)
+    assert len(sub.messages) == 6 and stats["dropped"] == 0
+    lines = [r.getMessage() for r in caplog.records if "Home Assistant came online" in r.getMessage()]
+    assert len(lines) == 2 and "online 19999 more times" in lines[1], lines
