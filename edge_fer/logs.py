@@ -6,7 +6,9 @@
 - A camera that fails every second must not write 86,400 lines a day: one :class:`Throttle` lets
   the first message of a kind through, counts repeats for a window, then writes one
   ``N more 'KIND' messages in the last M s`` summary. Components that know their kinds call it
-  directly; :class:`RateLimitHandler` applies it to every warning that reaches the log.
+  directly; :class:`RateLimitHandler` applies it to every warning that reaches the log, taking the
+  message itself, numbers masked, as its kind (:func:`message_kind`): two different problems are two
+  kinds even when one logger and one template write them, and a summary names what it counts.
 - Every line passes through the secret :class:`~edge_fer.redact.Redactor`, tracebacks included.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -83,6 +86,27 @@ class LineFormatter(logging.Formatter):
         return "\n".join([f"{stamp} {first}"] + ["  " + line for line in rest])
 
 
+# Kinds tracked at once by one throttle. Messages can carry outside text (a topic, a peer's address), so a
+# flood of ever-new kinds must not grow the table: past this, new kinds share one window, OVERFLOW_KIND.
+MAX_KINDS = 256
+MAX_KIND_CHARS = 160
+OVERFLOW_KIND = "other messages (too many kinds at once)"
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.:]\d+)*")
+
+
+def message_kind(record: logging.LogRecord) -> str:
+    """What a record is about: its message with numbers masked as N, first line, at most MAX_KIND_CHARS.
+
+    ``frame 812 could not be processed`` and ``frame 813 ...`` are one kind; ``cam0`` and ``cam1``, or a
+    refused connection and a full buffer, are two. Digits inside words (``cam0``, ``/dev/video2``) stay.
+    """
+    try:
+        text = record.getMessage()
+    except Exception:  # a bad format string is still a kind of its own
+        text = str(record.msg)
+    return _NUMBER.sub("N", text.split("\n", 1)[0])[:MAX_KIND_CHARS]
+
+
 @dataclass
 class _Window:
     since: float  # when the first message of this window was let through
@@ -106,10 +130,12 @@ class Throttle:
         *,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_kinds: int = MAX_KINDS,
     ) -> None:
         self.window = float(window)
         self.logger = logger
         self.clock = clock
+        self.max_kinds = max_kinds
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
 
@@ -118,6 +144,8 @@ class Throttle:
         will write the summary. A kind whose window has passed gets its summary first."""
         now = self.clock()
         with self._lock:
+            if kind not in self._windows and len(self._windows) >= self.max_kinds:
+                kind = OVERFLOW_KIND
             window = self._windows.get(kind)
             if window is not None and now - window.since < self.window and self.window > 0:
                 window.count += 1
@@ -170,12 +198,12 @@ class Throttle:
 class RateLimitHandler(logging.Handler):
     """Pass records to ``target`` through a :class:`Throttle`: at most one per kind per ``window`` seconds.
 
-    A record's kind is its ``extra={"rate_key": ...}`` if given, else its message template:
-    ``log.warning("camera %s: %s", ...)`` with different arguments is one kind, so give such a
-    message a ``rate_key`` (or preformat it) to keep cameras apart, and ``extra={"rate_limit": False}``
-    to a record that must always pass. Records below ``min_level`` (INFO stats lines) are never
-    limited. Summaries of passed windows are written when the next record of any kind arrives,
-    on :meth:`flush`, and on :meth:`close`.
+    A record's kind is its ``extra={"rate_key": ...}`` if given, else :func:`message_kind`: the message
+    with its numbers masked, so ``log.error("%s", exc)`` with two different errors is two kinds, and a
+    frame or attempt number does not make each repeat a new one. ``extra={"rate_limit": False}`` lets a
+    record always pass. Records below ``min_level`` (INFO stats lines) are never limited. Summaries of
+    passed windows are written when the next record of any kind arrives, on :meth:`flush`, and on
+    :meth:`close`.
     """
 
     def __init__(
@@ -207,8 +235,10 @@ class RateLimitHandler(logging.Handler):
         if self.window <= 0 or record.levelno < self.min_level or getattr(record, "rate_limit", True) is False:
             self.target.handle(record)
             return
-        kind = str(getattr(record, "rate_key", None) or record.msg)
-        say = lambda text: self.target.handle(_summary(record, f"{text}; the latest: {record.getMessage()}"))  # noqa: E731
+        kind = str(getattr(record, "rate_key", None) or message_kind(record))
+        latest = record.getMessage().split("\n", 1)[0]
+        said = "" if latest == kind else f"; the latest: {latest}"
+        say = lambda text: self.target.handle(_summary(record, text + said))  # noqa: E731
         if self.throttle.allow(kind, say):
             self.target.handle(record)
 

@@ -66,10 +66,9 @@ def test_a_camera_failing_every_second_logs_one_line_per_window(limited):
         clock.now += 1
     handler.close()
     assert sink.lines[0] == "camera door: cannot open /dev/video0"
-    kind = "'camera %s: cannot open %s'"
-    latest = "; the latest: camera door: cannot open /dev/video0"
-    assert sink.lines[1] == f"59 more {kind} messages in the last 60 s{latest}"
-    assert sink.lines[2:-1] == [f"60 more {kind} messages in the last 60 s{latest}"] * 58
+    kind = "'camera door: cannot open /dev/video0'"  # the summary names what it counts
+    assert sink.lines[1] == f"59 more {kind} messages in the last 60 s"
+    assert sink.lines[2:-1] == [f"60 more {kind} messages in the last 60 s"] * 58
     assert len(sink.lines) == 61  # 3600 failures -> 61 lines, the last written at close
 
 
@@ -84,7 +83,7 @@ def test_summary_of_a_burst_is_written_when_the_window_has_passed(limited):
     assert sink.lines == [
         "MQTT publish failed: timeout",
         "stats: 14.9 fps",
-        "4 more 'MQTT publish failed: %s' messages in the last 62 s; the latest: MQTT publish failed: timeout",
+        "4 more 'MQTT publish failed: timeout' messages in the last 62 s",
         "stats: 15.0 fps",
     ]
     clock.now += 61
@@ -103,6 +102,55 @@ def test_kinds_are_kept_apart_by_template_and_rate_key_not_by_level_or_logger(li
         log.warning("always", extra={"rate_limit": False})
         logging.getLogger("edge_fer.test_ratelimit.other").warning("b")
     assert sink.lines == ["a 1", "b", "cam x lost", "cam y lost", "always", "always", "always"]
+
+
+def test_two_different_problems_through_one_logger_and_one_template_are_both_written(limited):
+    """`log.error("%s", exc)` used to be one kind: a second, different MQTT problem within the window was
+    hidden, and its summary was labelled '%s'."""
+    log, clock, sink, handler = limited
+    for second in range(120):
+        log.error("%s", "MQTT: broker refused the connection: not authorised")
+        if second == 5:
+            log.error("%s", "MQTT: TLS handshake failed: certificate expired")
+        clock.now += 1
+    handler.close()
+    refused, expired = "MQTT: broker refused the connection: not authorised", "MQTT: TLS handshake failed: ..."
+    assert sink.lines[:2] == [refused, expired.replace("...", "certificate expired")]
+    assert sink.lines[2:] == [
+        f"59 more '{refused}' messages in the last 60 s",
+        f"60 more '{refused}' messages in the last 60 s",
+    ]
+
+
+def test_numbers_do_not_make_each_repeat_a_new_kind_but_names_with_digits_stay_apart(limited):
+    log, clock, sink, handler = limited
+    for frame in range(100):
+        log.error("camera %s: frame %d could not be processed (%.1f ms)", "cam0", frame, frame * 1.5)
+        log.error("camera %s: frame %d could not be processed (%.1f ms)", "cam1", frame, frame * 1.5)
+    clock.now += 61
+    handler.flush()
+    assert sink.lines == [
+        "camera cam0: frame 0 could not be processed (0.0 ms)",
+        "camera cam1: frame 0 could not be processed (0.0 ms)",
+        "99 more 'camera cam0: frame N could not be processed (N ms)' messages in the last 61 s; "
+        "the latest: camera cam0: frame 99 could not be processed (148.5 ms)",
+        "99 more 'camera cam1: frame N could not be processed (N ms)' messages in the last 61 s; "
+        "the latest: camera cam1: frame 99 could not be processed (148.5 ms)",
+    ]
+
+
+def test_a_flood_of_ever_new_kinds_shares_one_window_past_the_kind_limit(limited):
+    """Messages can carry outside text (a topic name); 100,000 different ones must not grow the table."""
+    from edge_fer.logs import MAX_KINDS, OVERFLOW_KIND
+
+    log, clock, sink, handler = limited
+    for i in range(100_000):
+        log.warning("MQTT: no handler for topic %s", f"x/{chr(65 + i % 26)}{i:x}")
+    assert len(handler.throttle._windows) == MAX_KINDS + 1  # a private view: the table's own size
+    assert len(sink.lines) == MAX_KINDS + 1
+    clock.now += 61
+    handler.flush()
+    assert sink.lines[-1].startswith(f"{100_000 - MAX_KINDS - 1} more '{OVERFLOW_KIND}' messages in the last 61 s")
 
 
 def test_window_zero_turns_limiting_off(limited):
