@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from edge_fer.bundled import DEFAULT_FLIP
 from edge_fer.config.checks import (
@@ -30,6 +30,9 @@ from edge_fer.config.checks import (
 )
 from edge_fer.config.choices import EventsMode, StdoutMode
 from edge_fer.config.comms import HttpSettings, MqttSettings, MqttTlsSettings
+from edge_fer.config.providers import DEFAULT as DEFAULT_PROVIDERS
+from edge_fer.config.providers import canonical_list as provider_names
+from edge_fer.config.providers import checked as checked_providers
 from edge_fer.config.source import (
     ConfigError,
     parse_assignment,
@@ -148,6 +151,17 @@ class CameraConfig(Strict):
 
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
+Providers = Annotated[tuple[str, ...], BeforeValidator(provider_names)]
+
+
+def _check_providers(section, name: str):
+    """Providers the installed onnxruntime lacks are a problem at ``<section>.providers`` listing what it has,
+    unless the section sets ``provider_fallback``."""
+    try:
+        checked_providers(section.providers, section.provider_fallback, name)
+    except ValueError as exc:
+        raise FieldProblems([("providers", str(exc))]) from None
+    return section
 
 
 class DetectorSettings(Strict):
@@ -176,6 +190,12 @@ class DetectorSettings(Strict):
     roi_detection: bool = True
     full_scan_interval: Annotated[float, Field(ge=0, le=3600)] = 0.5
     motion_threshold: Annotated[float, Field(ge=0, le=255)] = 12.0
+    providers: Providers = DEFAULT_PROVIDERS
+    provider_fallback: bool = False
+
+    @model_validator(mode="after")
+    def _providers_here(self) -> DetectorSettings:
+        return _check_providers(self, "detector")
 
 
 class ClaimSettings(Strict):
@@ -196,7 +216,13 @@ class ClassifierSection(Strict):
     margin: Annotated[float, Field(ge=-0.25, le=1.0)] | None = None  # None: the aligner's measured default
     threads: Annotated[int, Field(ge=1, le=64)] = 1
     relight_dark: bool = True  # stretch faces darker than a grey mean of 60 to FER2013's light (vision.emotion)
+    providers: Providers = DEFAULT_PROVIDERS  # onnxruntime execution providers, in order (config/providers.py)
+    provider_fallback: bool = False  # true: providers this onnxruntime build lacks are skipped, not refused
     claim: ClaimSettings = Field(default_factory=ClaimSettings)
+
+    @model_validator(mode="after")
+    def _providers_here(self) -> ClassifierSection:
+        return _check_providers(self, "classifier")
 
 
 # Keys that moved to another section: an old config naming one is refused with one line naming the new key.

@@ -80,6 +80,8 @@ class FaceAnalyzer:
             flip=classifier.flip,
             threads=classifier.threads,
             relight=classifier.relight_dark,
+            providers=classifier.providers,
+            provider_fallback=classifier.provider_fallback,
         )
         mtcnn = MtcnnDetector(detector)
         margin = DEFAULT_MARGIN if classifier.margin is None else classifier.margin

@@ -171,11 +171,17 @@ class EmotionModel:
     """One ONNX emotion model: preprocessing from its metadata, output reordered to canonical labels."""
 
     def __init__(
-        self, path: str | Path, threads: int = 1, upscale: str = UPSCALE_INTERPOLATION, relight: bool = True
+        self,
+        path: str | Path,
+        threads: int = 1,
+        upscale: str = UPSCALE_INTERPOLATION,
+        relight: bool = True,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        provider_fallback: bool = False,
     ) -> None:
         self.path = Path(path)
         self.relight = relight
-        self.session = open_session(self.path, threads=threads)
+        self.session = open_session(self.path, threads=threads, providers=providers, fallback=provider_fallback)
         try:
             self.spec = EmotionModelSpec.from_metadata(metadata(self.session))
         except ValueError as exc:
@@ -283,11 +289,14 @@ class EmotionClassifier:
         threads: int = 1,
         upscale: str = UPSCALE_INTERPOLATION,
         relight: bool = True,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        provider_fallback: bool = False,
     ) -> None:
         if isinstance(models, (str, Path)):
             models = [models]
         paths = [emotion_model_path(m) for m in (models or DEFAULT_EMOTION_MODELS)]
-        self.models = [EmotionModel(p, threads=threads, upscale=upscale, relight=relight) for p in paths]
+        session = {"providers": providers, "provider_fallback": provider_fallback}  # config's classifier.providers
+        self.models = [EmotionModel(p, threads=threads, upscale=upscale, relight=relight, **session) for p in paths]
         self.flip = flip
         first = self.models[0]
         for other in self.models[1:]:

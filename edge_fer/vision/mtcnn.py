@@ -81,7 +81,12 @@ class MtcnnDetector:
         from edge_fer.vision.onnx_session import bundled_model, open_session
 
         self.config = config or DetectorSettings()  # the `detector:` settings model as it is
-        open_net = open_net or open_session
+        if open_net is None:
+            cfg = self.config
+
+            def open_net(path, threads):
+                return open_session(path, threads, providers=cfg.providers, fallback=cfg.provider_fallback)
+
         self._pnet = open_net(bundled_model(PNET_MODEL), self.config.threads)
         self._rnet = open_net(bundled_model(RNET_MODEL), self.config.threads)
         self._onet = open_net(bundled_model(ONET_MODEL), self.config.threads)

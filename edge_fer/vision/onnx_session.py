@@ -17,8 +17,21 @@ from edge_fer.bundled import (  # noqa: F401  (re-exported: the vision layer's c
 )
 
 
-def open_session(path: str | Path, threads: int = 1, *, spinning: bool = True):
-    """An InferenceSession on the CPU, or :class:`ModelError` naming the file and what to do.
+def open_session(
+    path: str | Path,
+    threads: int = 1,
+    *,
+    spinning: bool = True,
+    providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    fallback: bool = False,
+):
+    """An InferenceSession on ``providers`` (the CPU by default), or :class:`ModelError` naming the file and
+    what to do.
+
+    ``providers`` are onnxruntime's names in priority order (``detector.providers``/``classifier.providers``,
+    checked against the installed build when the config loads). Without ``fallback``, a provider that is
+    installed but cannot start (a missing CUDA library, no device node under the service's sandbox) is a
+    ModelError instead of onnxruntime's own quiet retry on the CPU; with it, the missing ones are skipped.
 
     One intra-op thread by default: the cascade runs many tiny inferences, where thread
     hand-off costs more than it saves, and the other core stays free for capture and outputs.
@@ -40,11 +53,27 @@ def open_session(path: str | Path, threads: int = 1, *, spinning: bool = True):
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from edge_fer.config.providers import usable
+
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        wanted = list(usable(providers, fallback))
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=wanted, enable_fallback=int(fallback))
     except Exception as exc:  # onnxruntime raises several private exception types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if wanted != ["CPUExecutionProvider"]:
+            raise ModelError(
+                f"{path}: {', '.join(wanted)} could not open it ({first_line}); see docs/deploy.md"
+            ) from exc
         raise ModelError(f"{path}: not a usable ONNX model ({first_line}); re-export it or pick another file") from exc
+    if not fallback and session.get_providers()[0] != wanted[0]:
+        raise ModelError(
+            f"{path}: {wanted[0]} did not start (running on {', '.join(session.get_providers())}); "
+            "see onnxruntime's message above and docs/deploy.md, or set provider_fallback: true"
+        )
+    return session
 
 
 def metadata(session) -> dict[str, str]:
