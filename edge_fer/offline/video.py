@@ -146,6 +146,12 @@ class VideoAnalysis:
             log, last_t = self._loop(source, opts, table, result, files.get("annotated_avi"))
         finally:
             table.close()
+        if result.frames == 0 and result.problem is not None:  # never opened: leave no empty results behind
+            for key in ("frames_csv", "frames_jsonl"):
+                if files[key] is not None:
+                    files[key].unlink(missing_ok=True)
+            result.files = {}
+            return result
         result.rows = table.rows
         result.tracks = log.summaries
         result.duration_s = max(result.duration_s, last_t)

@@ -144,3 +144,13 @@ def test_an_http_stream_gives_the_same_table_as_the_file(clip, tmp_path, capsys)
     (streamed,) = (tmp_path / "url").glob("*.frames.jsonl")
     from_file = (tmp_path / "file" / "walk.frames.jsonl").read_text()
     assert streamed.read_text() == from_file and from_file.count("\n") == 60
+
+
+def test_a_stream_that_cannot_be_opened_is_one_line_and_leaves_no_files(tmp_path, capsys):
+    from tests.mosquitto import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/nothing.mp4"  # nobody listens there
+    assert main(["analyze", "--out", str(tmp_path), url]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"edge-fer analyze: stream {url}: cannot open") and len(err) == 2
+    assert list(tmp_path.iterdir()) == []
