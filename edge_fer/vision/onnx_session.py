@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from edge_fer.bundled import (  # noqa: F401  (re-exported: the vision layer's c
     emotion_model_path,
     manifest,
 )
+
+log = logging.getLogger("edge_fer.models")
 
 
 def open_session(
@@ -64,8 +67,12 @@ def open_session(
     except Exception as exc:  # onnxruntime raises several private exception types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if wanted != ["CPUExecutionProvider"]:
+            if fallback:  # asked for: the model runs on the CPU, and the log says why
+                log.warning("%s: %s could not open it (%s); running it on the CPU", path, wanted[0], first_line)
+                return open_session(path, threads, spinning=spinning)
             raise ModelError(
-                f"{path}: {', '.join(wanted)} could not open it ({first_line}); see docs/deploy.md"
+                f"{path}: {', '.join(wanted)} could not open it ({first_line}); see docs/deploy.md "
+                "or set provider_fallback: true"
             ) from exc
         raise ModelError(f"{path}: not a usable ONNX model ({first_line}); re-export it or pick another file") from exc
     if not fallback and session.get_providers()[0] != wanted[0]:
