@@ -32,28 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_fer import exitcodes
-    from edge_fer.config.loading import apply_overrides, load_config
     from edge_fer.config.settings import ConfigError
     from edge_fer.logs import setup_logging
 
     setup_logging(args.log_level or "info")
+    load = config_loader(args)
     try:
-        config = load_config(args.config)
-        config = apply_overrides(
-            config,
-            {"output.video.path": args.output, "log_level": args.log_level},
-            source=args.source,
-        )
+        config = load()
     except ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return exitcodes.CONFIG
-    if args.overrides:
-        problem = set_overrides_problem(config, args.overrides)
-        if isinstance(problem, str):
-            print(problem, file=sys.stderr)
-            return exitcodes.CONFIG
-        config = problem
+    except ValueError as exc:  # a --set problem, one line
+        print(exc, file=sys.stderr)
+        return exitcodes.CONFIG
     setup_logging(config.log_level, repeat_window=config.log_repeat_window)
 
     from edge_fer.runtime.daemon import Daemon, DaemonError
@@ -61,14 +53,38 @@ def run(args: argparse.Namespace) -> int:
 
     # Before the models load (seconds on a small board): a SIGTERM then still sets the one stop event, and
     # the daemon stops cleanly as soon as it is built, instead of dying by the default handler.
-    stop = threading.Event()
-    install_signal_handlers(stop)
+    stop, reload = threading.Event(), threading.Event()
+    install_signal_handlers(stop, reload)  # SIGHUP: re-read the config between frames (systemctl reload)
     try:
-        daemon = Daemon(config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames, stop=stop)
+        daemon = Daemon(
+            config, mqtt_url=args.mqtt, preview=args.preview, max_frames=args.max_frames, stop=stop,
+            reload=(reload, load),
+        )  # fmt: skip
     except DaemonError as exc:
         print(f"edge-fer: {exc}", file=sys.stderr)
         return exc.exit_code
     return daemon.run()
+
+
+def config_loader(args: argparse.Namespace):
+    """Reads the config as this command line asks (file, --source, --output, --log-level, --set), now and on
+    every SIGHUP. Raises ConfigError, or ValueError with one line for a bad --set."""
+
+    def load():
+        from edge_fer.config.loading import apply_overrides, load_config
+
+        config = load_config(args.config)
+        config = apply_overrides(
+            config, {"output.video.path": args.output, "log_level": args.log_level}, source=args.source
+        )
+        if args.overrides:
+            result = set_overrides_problem(config, args.overrides)
+            if isinstance(result, str):
+                raise ValueError(result)
+            config = result
+        return config
+
+    return load
 
 
 def set_overrides_problem(config, items: list[str]):

@@ -298,3 +298,22 @@ class HttpSettings(Strict):
 
 
 HttpSection = HttpSettings  # the name used before the settings became the runtime objects
+
+
+class MetricsSettings(Strict):
+    """Health and Prometheus metrics for fleets (``/healthz``, ``/metrics``) on a listener of their own.
+
+    Never serves images or events, so monitoring does not need the face-serving preview. Off by default and
+    on 127.0.0.1 by default like the preview; a Prometheus on another host needs ``host: 0.0.0.0`` (the
+    answers hold camera and device names and counters only), and ``token`` then asks for
+    ``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``).
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9850  # 0: any free port
+
+    token: str | None = None
+
+    _host = field_validator("host")(HttpSettings._host.__func__)
+    _token = field_validator("token")(HttpSettings._token.__func__)

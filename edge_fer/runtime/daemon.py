@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from edge_fer import exitcodes
@@ -22,6 +23,7 @@ from edge_fer.outputs.base import Output
 log = logging.getLogger("edge_fer.daemon")
 
 CLOSE_TIMEOUT = 2.0
+METRIC_WINDOWS = ("detect_ms", "classify_ms_per_face", "latency_ms")  # CameraMeters windows /metrics shows
 
 
 class DaemonError(RuntimeError):
@@ -40,7 +42,9 @@ class Daemon:
         max_frames: int | None = None,
         stop: threading.Event | None = None,
         notifier=None,
+        reload: tuple[threading.Event, Callable[[], Config]] | None = None,
     ) -> None:
+        """``reload``: the event SIGHUP sets and how to read the config again (see runtime/reload.py)."""
         from edge_fer.capture import SourceError
         from edge_fer.outputs.runner import OutputRunner
         from edge_fer.runtime.pipeline import Pipeline
@@ -72,6 +76,13 @@ class Daemon:
         except (SourceError, ValueError) as exc:
             self.outputs.close(CLOSE_TIMEOUT)
             raise DaemonError(str(exc), exitcodes.CONFIG) from None
+        self.reloader = None
+        if reload is not None:
+            from edge_fer.runtime.reload import Reloader
+
+            build = lambda c: FaceAnalyzer.from_settings(c.detector, c.classifier)  # noqa: E731
+            self.reloader = Reloader(self.pipeline, reload[0], reload[1], build, self.notifier)
+            self.pipeline.between_frames = self.reloader.between_frames
         self._ran = False
 
     # -- outputs, from the config ------------------------------------------------------------------------
@@ -92,6 +103,8 @@ class Daemon:
             outputs.append(StdoutSink())
         if self.config.http.enabled:
             outputs.append(self._http())
+        if self.config.metrics.enabled:
+            outputs.append(self._metrics())
         try:
             video = self._video()
         except DaemonError:
@@ -141,9 +154,31 @@ class Daemon:
 
         return PreviewOutput(
             self.config.http,
-            lambda: self.pipeline.health() if self._ran else (False, {"starting": True}),
+            self._health,
             cameras=[c.safe_name for c in self.config.cameras],
         )
+
+    def _health(self):
+        return self.pipeline.health() if self._ran else (False, {"starting": True})
+
+    def _metrics(self) -> Output:
+        from edge_fer.runtime.metrics_server import MetricsOutput
+
+        def histograms() -> dict:
+            pipeline = getattr(self, "pipeline", None)
+            if pipeline is None:
+                return {}
+            return {
+                cam.name: {key: getattr(cam.meters, key).histogram.counts() for key in METRIC_WINDOWS}
+                for cam in pipeline.cameras
+            }
+
+        def outbox_age() -> float | None:
+            runner = getattr(self, "outputs", None)  # the runner is built from this very list
+            sink = next((o for o in runner.outputs if o.name == "mqtt"), None) if runner is not None else None
+            return sink.outbox_oldest_age() if sink is not None else None
+
+        return MetricsOutput(self.config.metrics, self._health, histograms, outbox_age)
 
     def _snapshots(self) -> Output:
         from edge_fer.outputs.mqtt.queuefile import state_directory
@@ -176,6 +211,7 @@ class Daemon:
     def run(self) -> int:
         """Start the outputs, then the pipeline; return the exit code once it has stopped and shut down."""
         from edge_fer.outputs.web.server import PreviewError
+        from edge_fer.runtime.metrics_server import MetricsError
 
         if self._ran:
             raise RuntimeError("a Daemon runs once; build a new one to run again")
@@ -183,7 +219,7 @@ class Daemon:
         try:
             try:
                 self.outputs.start()
-            except PreviewError as exc:
+            except (PreviewError, MetricsError) as exc:
                 log.error("%s", exc)
                 self.outputs.close(CLOSE_TIMEOUT)
                 return exitcodes.CONFIG

@@ -61,6 +61,7 @@ class Camera:
     tracker: Tracker
     policy: EventPolicy
     meters: CameraMeters = field(default_factory=CameraMeters)
+    stop: threading.Event = field(default_factory=threading.Event)  # this camera's capture (set at shutdown)
     last_t: float | None = None  # stream time of the last processed frame
     gate: FaceGate | None = None  # detection gated by this camera's faces (detector.roi_detection)
 
@@ -94,8 +95,12 @@ class Pipeline:
         sources: SourceFactory = source_from_config,
         notifier=None,
         max_frames: int | None = None,
+        between_frames: Callable[[], None] | None = None,
     ) -> None:
+        """``between_frames`` is called on the worker thread once a turn, between frames: where a config
+        reload (:mod:`edge_fer.runtime.reload`) swaps models and adds or removes cameras."""
         self.config = config
+        self.between_frames = between_frames
         self.analyzer = analyzer
         self.outputs = outputs
         self.stop = stop
@@ -114,12 +119,15 @@ class Pipeline:
         self.latest_stats: StatsSnapshot | None = None  # immutable, replaced whole: any thread may read it
         self._turn = 0
 
-    def _camera(self, cam: CameraConfig) -> Camera:
+    def _camera(self, cam: CameraConfig, policy: EventPolicy | None = None) -> Camera:
+        """One camera, not started. Its capture has a stop event of its own (set for all at shutdown), so one
+        camera can be removed on a reload; ``policy`` carries on a camera's ``seq`` when it comes back."""
         source = self.sources(cam)
+        stop = threading.Event()
         capture = CaptureThread(
             cam.safe_name,
             source,
-            self.stop,
+            stop,
             queue=FrameQueue(cam.queue_size, wakeup=self.wakeup),
             detect_every=cam.detect_every,
             max_fps=cam.max_fps,
@@ -128,7 +136,7 @@ class Pipeline:
             reconnect=cam.reconnect,
         )
         tracker = Tracker(self.config.tracking, ClaimRule.from_settings(self.config.classifier.claim))
-        policy = EventPolicy(
+        policy = policy or EventPolicy(
             self.config.events,
             device=self.config.safe_device,
             camera=cam.safe_name,
@@ -136,7 +144,27 @@ class Pipeline:
             model=self.model,
         )
         gate = make_gate(self.analyzer.detector, self.config.detector)
-        return Camera(cam, capture, tracker, policy, gate=gate)
+        return Camera(cam, capture, tracker, policy, stop=stop, gate=gate)
+
+    def add_camera(self, cam: CameraConfig, policy: EventPolicy | None = None) -> Camera:
+        """Start one more camera while running (worker thread only)."""
+        camera = self._camera(cam, policy)
+        self.cameras.append(camera)
+        camera.capture.start()
+        return camera
+
+    def remove_camera(self, name: str) -> Camera:
+        """Stop one camera while running (worker thread only): its queued frames are processed and its open
+        tracks get their ``end`` events, as at shutdown; the others go on untouched."""
+        cam = next(c for c in self.cameras if c.name == name)
+        cam.stop.set()
+        cam.capture.join(JOIN_TIMEOUT)
+        while (frame := cam.capture.queue.get_nowait()) is not None:
+            self._process(cam, frame)
+        self._end_tracks(cam, time.monotonic(), time.time())
+        self.cameras.remove(cam)
+        self._turn = 0
+        return cam
 
     def _camera_state(self, camera: str, state: str, detail: str) -> None:
         log.debug("camera %s: %s%s", camera, state, f" ({detail})" if detail else "")  # capture logs it too
@@ -174,6 +202,8 @@ class Pipeline:
                         break  # every source ended or failed, and everything queued was processed
                     self.wakeup.wait(IDLE_WAIT)
                 self._maybe_stats()
+                if self.between_frames is not None:
+                    self.between_frames()
         finally:
             self.shutdown()
         failed = [c.name for c in self.cameras if c.capture.state == "failed"]
@@ -296,11 +326,17 @@ class Pipeline:
 
     # -- shutdown --------------------------------------------------------------------------------
 
+    def _end_tracks(self, cam: Camera, now_mono: float, now_wall: float) -> None:
+        update = cam.tracker.flush(now_mono if cam.last_t is None or cam.capture.source.paced else cam.last_t)
+        self._emit(cam.policy.events(update, [], now_wall))
+
     def shutdown(self) -> None:
         """Stop capture, drain queued frames, end open tracks, flush and close outputs. Bounded in time."""
         if self.notifier is not None:
             self.notifier.stopping("stopping")
         self.stop.set()
+        for cam in self.cameras:
+            cam.stop.set()
         deadline = time.monotonic() + JOIN_TIMEOUT
         for cam in self.cameras:
             cam.capture.join(max(0.0, deadline - time.monotonic()))
@@ -311,8 +347,7 @@ class Pipeline:
                 self._process(cam, frame)
         now_mono, now_wall = time.monotonic(), time.time()
         for cam in self.cameras:
-            update = cam.tracker.flush(now_mono if cam.last_t is None or cam.capture.source.paced else cam.last_t)
-            self._emit(cam.policy.events(update, [], now_wall))
+            self._end_tracks(cam, now_mono, now_wall)
         self._maybe_stats(force=True)
         if not self.outputs.flush(FLUSH_TIMEOUT):
             log.warning("outputs did not flush within %.1f s; unsent events are counted in the stats", FLUSH_TIMEOUT)

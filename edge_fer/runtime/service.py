@@ -153,8 +153,10 @@ def _status_field(text: str) -> str:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def install_signal_handlers(stop_event: threading.Event) -> None:
-    """First SIGTERM/SIGINT sets ``stop_event`` (the one stop event); a second exits at once.
+def install_signal_handlers(stop_event: threading.Event, reload_event: threading.Event | None = None) -> None:
+    """First SIGTERM/SIGINT sets ``stop_event`` (the one stop event); a second exits at once. With
+    ``reload_event``, SIGHUP sets it (``systemctl reload``): a storm of them is one pending reload, which the
+    worker takes between frames (:mod:`edge_fer.runtime.reload`).
 
     Python runs signal handlers only between bytecodes of the main thread, so a main thread stuck
     in C code (a camera read, an inference) would never see the second signal. Instead the C-level
@@ -171,8 +173,11 @@ def install_signal_handlers(stop_event: threading.Event) -> None:
     os.set_inheritable(write_fd, False)
     for signum in STOP_SIGNALS:
         signal.signal(signum, _ignore)
+    if reload_event is not None:
+        signal.signal(signal.SIGHUP, _ignore)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    threading.Thread(target=_relay, args=(read_fd, stop_event), name="signal-relay", daemon=True).start()
+    args = (read_fd, stop_event, reload_event)
+    threading.Thread(target=_relay, args=args, name="signal-relay", daemon=True).start()
     with contextlib.suppress(RuntimeError, ValueError, OSError):  # no usable stderr (closed or replaced)
         faulthandler.enable(all_threads=True)
 
@@ -181,7 +186,7 @@ def _ignore(signum: int, frame: object) -> None:
     """The Python-level handler has nothing to do: the relay thread reacts to the wakeup fd."""
 
 
-def _relay(read_fd: int, stop_event: threading.Event) -> None:
+def _relay(read_fd: int, stop_event: threading.Event, reload_event: threading.Event | None = None) -> None:
     received = 0
     stops = {int(s) for s in STOP_SIGNALS}
     while True:
@@ -194,6 +199,9 @@ def _relay(read_fd: int, stop_event: threading.Event) -> None:
         if not data:
             return
         for signum in data:
+            if signum == signal.SIGHUP and reload_event is not None:
+                reload_event.set()
+                continue
             if signum not in stops:
                 continue
             received += 1

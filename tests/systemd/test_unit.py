@@ -45,10 +45,11 @@ def system_unit_dir() -> Path | None:
 def fake_root(tmp_path: Path, unit_text: str, with_binary: bool = True) -> tuple[Path, Path]:
     root = tmp_path / "root"
     if with_binary:
-        exe = root / EXE.lstrip("/")
-        exe.parent.mkdir(parents=True)
-        exe.write_text("#!/bin/sh\nexit 0\n")
-        exe.chmod(0o755)
+        for path in (EXE, "/bin/kill"):  # ExecStart= and ExecReload= must name executables
+            exe = root / path.lstrip("/")
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            exe.write_text("#!/bin/sh\nexit 0\n")
+            exe.chmod(0o755)
     units = system_unit_dir()
     if units is None:
         pytest.skip("no system unit directory with sysinit.target on this machine")
