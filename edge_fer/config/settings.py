@@ -29,7 +29,7 @@ from edge_fer.config.checks import (
     safe_name,
 )
 from edge_fer.config.choices import EventsMode, StdoutMode
-from edge_fer.config.comms import HttpSettings, MqttSettings, MqttTlsSettings
+from edge_fer.config.comms import HttpSettings, MetricsSettings, MqttSettings, MqttTlsSettings
 from edge_fer.config.providers import DEFAULT as DEFAULT_PROVIDERS
 from edge_fer.config.providers import canonical_list as provider_names
 from edge_fer.config.providers import checked as checked_providers
@@ -52,6 +52,7 @@ __all__ = [
     "ExistingFile",
     "FieldProblems",
     "HttpSettings",
+    "MetricsSettings",
     "MqttSettings",
     "MqttTlsSettings",
     "ReconnectSettings",
@@ -371,6 +372,7 @@ class Config(Strict):
     stats: StatsSection = StatsSection()
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("device", mode="before")
     @classmethod
