@@ -62,6 +62,23 @@ def timed(detectors: dict, frames: list[np.ndarray], warmup: int = 2) -> dict[st
     return {n: (float(np.median(wall[n])) * 1000.0, cpu[n] * 1000.0 / len(frames)) for n in names}
 
 
+def pnet_cpu_ms(detector, width: int, height: int, repeats: int = 10) -> tuple[int, float]:
+    """(pyramid pixels, process CPU ms) of P-Net alone over the pyramid of a ``width`` x ``height`` frame: the
+    part of a full scan that grows with the frame area at a fixed smallest face, whatever the pyramid's source."""
+    from edge_fer.vision.mtcnn_pyramid import pnet
+
+    plan = detector.pyramid(height, width)
+    rng = np.random.default_rng(0)
+    levels = [rng.standard_normal((1, h, w, 3)).astype(np.float32) for _, h, w in plan]
+    for level in levels:
+        pnet(detector._pnet, level)
+    start = time.process_time()
+    for _ in range(repeats):
+        for level in levels:
+            pnet(detector._pnet, level)
+    return sum(h * w for _, h, w in plan), (time.process_time() - start) * 1000.0 / repeats
+
+
 def matched(reference, faces, min_face: float) -> tuple[int, int, int]:
     """(``reference`` faces of at least ``min_face``, how many ``faces`` has at IoU >= 0.5, how many of those
     carry the same emotion label)."""
@@ -127,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         cpu = times[large][name][1] / times[small][name][1]
         sizes = f"{large[0]}x{large[1]} full scan / {small[0]}x{small[1]} full scan"
         print(f"{name}: {sizes} = {wall:.2f}x wall, {cpu:.2f}x CPU")
+
+    floor = {size: pnet_cpu_ms(detectors["shrunk"], *size) for size in (small, large)}
+    for (width, height), (pixels, ms) in floor.items():
+        print(f"P-Net alone, {width}x{height}: {pixels} pyramid pixels, {ms:.1f} ms CPU")
+    bound = floor[large][1] / times[small]["shrunk"][1]
+    print(f"P-Net alone on {large[0]}x{large[1]} = {bound:.2f}x a whole {small[0]}x{small[1]} full scan (CPU)")
 
     print("\nagreement with full-resolution pyramids (faces >= min face, IoU >= 0.5; same emotion)")
     sources = [("demo", demo_frames)]
