@@ -77,3 +77,19 @@ def test_sessions_run_on_the_listed_providers_that_this_build_has():
 def test_opening_a_session_with_a_missing_provider_is_a_model_error_without_fallback():
     with pytest.raises(ModelError, match=f"{MISSING} not available"):
         open_session(bundled_model("mtcnn_pnet.onnx"), providers=(MISSING,))
+
+
+@pytest.mark.skipif(
+    "AzureExecutionProvider" not in onnxruntime.get_available_providers(), reason="needs PyPI's CPU onnxruntime"
+)
+def test_with_fallback_a_provider_that_cannot_open_the_model_hands_it_to_the_cpu(tmp_path, caplog):
+    """Azure's provider (in PyPI's CPU wheel) cannot open a broken file; with fallback the CPU gets it next and
+    says what is really wrong (without fallback the provider's own failure is the error)."""
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    with caplog.at_level(logging.WARNING, logger="edge_fer.models"), pytest.raises(ModelError) as error:
+        open_session(broken, providers=("AzureExecutionProvider",), fallback=True)
+    assert "not a usable ONNX model" in str(error.value)
+    assert any("running it on the CPU" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ModelError, match="AzureExecutionProvider, CPUExecutionProvider could not open it"):
+        open_session(broken, providers=("AzureExecutionProvider", "CPUExecutionProvider"))
