@@ -84,3 +84,26 @@ def test_sighup_applies_a_new_threshold_and_camera_and_refuses_a_broken_config(b
             assert got == seqs, f"{camera}: every seq over MQTT"
     finally:
         sub.stop()
+
+
+def test_a_model_that_does_not_load_refuses_the_whole_reload(tmp_path):
+    """classifier.models naming a corrupt file: nothing changes, not even the camera added in the same edit."""
+    path = write(tmp_path / "edge-fer.yaml", cameras=[{"name": "cam0", "source": "demo"}])
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx model")
+    with DaemonProcess("--config", str(path)) as daemon:
+        daemon.wait_events(1, timeout=60)
+        write(
+            path,
+            cameras=[{"name": "cam0", "source": "demo"}, {"name": "cam1", "source": "demo"}],
+            classifier={"models": [str(bad)]},
+        )
+        daemon.signal(signal.SIGHUP)
+        refused = daemon.wait_stderr("reload refused", timeout=60)
+        assert "do not load" in daemon.stderr and "not a usable ONNX model" in daemon.stderr
+        wait_until(lambda: len(after(daemon, refused.t)) >= 3, 30, what="events after the refusal")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0, daemon.stderr[-3000:]
+    events = daemon.events()
+    assert {e["camera"] for e in events} == {"cam0"}
+    assert {e["model"]["sha256"] for e in events} == {events[0]["model"]["sha256"]}
