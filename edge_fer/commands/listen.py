@@ -9,12 +9,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
 import traceback
 import uuid
 from typing import TextIO
+
+# Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour, cursor and title
+# sequences; U+009B is a one-character CSI), DEL, line separators and bidirectional overrides. Topics and
+# payloads come from whoever may publish on the broker, so these are printed as escapes, never raw.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape (``\\x1b``, ``\\n``)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def printable_json(payload: bytes, event: dict) -> str:
+    """The payload as one JSON line: as sent when it is safe to print, else the same JSON value re-written
+    with those characters as ``\\uXXXX`` escapes (valid inside JSON strings, where alone they can occur)."""
+    text = payload.decode("utf-8", "replace")
+    if not _UNSAFE.search(text):
+        return text
+    compact = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", compact)
+
 
 NAME = "listen"
 HELP = "print edge-fer events from an MQTT broker and report lost ones (seq gaps)"
@@ -52,17 +74,19 @@ class Printer:
         self.done = threading.Event()
         self._lock = threading.Lock()
 
-    def _print(self, line: str, *, info: bool = False) -> None:
+    def _print(self, line: str, *, info: bool = False, safe: bool = False) -> None:
         stream = self.err if (info and self.raw_json) else self.out
         try:
-            stream.write(line + "\n")
+            stream.write((line if safe else printable(line)) + "\n")
             stream.flush()
         except (BrokenPipeError, ValueError):
             self.done.set()  # the reader went away (`edge-fer listen | head`)
 
-    def warn(self, line: str) -> None:
+    def warn(self, line: str, *, multiline: bool = False) -> None:
+        """One line on stderr (``multiline``: several of our own, e.g. a traceback), escaped like stdout."""
+        text = "\n".join(map(printable, line.split("\n"))) if multiline else printable(line)
         try:
-            self.err.write(line + "\n")
+            self.err.write(text + "\n")
             self.err.flush()
         except (BrokenPipeError, ValueError):
             self.done.set()
@@ -100,7 +124,7 @@ class Printer:
             return
         note = self.checker.observe(*key)
         if self.raw_json:
-            self._print(payload.decode("utf-8", "replace"))
+            self._print(printable_json(payload, e), safe=True)
         else:
             self._print(self._readable(e))
         if note:
@@ -220,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     def failed(name: str, exc: BaseException) -> None:
         # paho would swallow it (suppress_exceptions) and the listener would sit silent: say it, with the trace
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        printer.warn(f"edge-fer listen: internal error in {name}: {type(exc).__name__}: {exc}\n{trace}")
+        printer.warn(f"edge-fer listen: internal error in {name}: {type(exc).__name__}: {exc}\n{trace}", multiline=True)
 
     client.on_connect = guarded(on_connect, failed)
     client.on_subscribe = guarded(on_subscribe, failed)

@@ -122,3 +122,57 @@ def test_bad_arguments_are_one_line_and_exit_2(args, problem):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"edge-fer listen: {problem}" or problem in result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_control_characters_from_the_broker_are_printed_as_escapes(broker):
+    """Whoever may publish can put terminal escapes (ESC, the one-byte CSI U+009B, newlines, bidi overrides) in
+    topics and payloads; listen used to print them raw, so a payload could clear the screen or forge lines."""
+    listener = Listener("--mqtt", broker.url, "--topic", "edge-fer/#", "--topic", "evil/#", "--count", "1")
+    try:
+        listener.wait_err("listening on")
+        event = events(1)[0].to_dict() | {"device": "kiosk\x1b[2J\x1b]0;owned\x07", "emotion": "happy\nFAKE LINE"}
+        mqtt_publish.multiple(
+            [
+                ("edge-fer/kiosk-1/availability", "online\x1b[31m\u009b2J", 1, False),
+                ("edge-fer/kiosk-1/cam0/status", b"not json \x1b[5m\r\x7f", 1, False),
+                ("evil/\u202e/topic", "\u202eevil", 1, False),  # Mosquitto refuses C0/C1 controls in topics
+                (TOPIC, json.dumps(event, ensure_ascii=False), 1, False),  # last: --count 1 ends the listener
+            ],
+            hostname="127.0.0.1",
+            port=broker.port,
+        )
+        code, out = listener.finish()
+    finally:
+        listener.proc.kill()
+    assert code == 0
+    text = "\n".join(out + listener.err)
+    unsafe = [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+    assert not unsafe, unsafe
+    assert "kiosk\\x1b[2J\\x1b]0;owned\\x07/cam0 seq 0" in out[-1] and "happy\\nFAKE LINE" in out[-1]
+    assert "online\\x1b[31m\\x9b2J" in text and "not json \\x1b[5m\\r\\x7f" in text
+    assert "evil/\\u202e/topic \\u202eevil" in text
+    assert not any(line.startswith("FAKE LINE") for line in out)
+
+
+def test_json_mode_keeps_one_valid_json_line_per_event_whatever_the_payload_holds(broker):
+    listener = Listener("--mqtt", broker.url, "--json", "--count", "2")
+    listener.wait_err("listening on")
+    first, second = events(2)
+    evil = first.to_dict() | {"camera": "cam0\u009b\u2028", "emotion": "happy\x1b[0m"}
+    raw = json.dumps(evil, ensure_ascii=False, indent=1)  # literal controls, and newlines between the keys
+    mqtt_publish.multiple([(TOPIC, raw, 1, False), (TOPIC, second.to_json(), 1, False)], "127.0.0.1", broker.port)
+    code, out = listener.finish(timeout=10)
+    assert code == 0 and len(out) == 2
+    assert json.loads(out[0]) == evil and "\\u009b\\u2028" in out[0] and "\\u001b[0m" in out[0]
+    assert out[1] == second.to_json()  # a safe payload is printed exactly as sent
+
+
+def test_a_topic_with_escapes_is_printed_escaped():
+    """Mosquitto refuses control characters in topics; another broker may pass them on."""
+    import io
+
+    from edge_fer.commands.listen import Printer
+
+    out, err = io.StringIO(), io.StringIO()
+    Printer("edge-fer", False, out, err, None).message("evil/\x1b[8m\n/topic", "\u009b2J".encode())
+    assert out.getvalue() == "evil/\\x1b[8m\\n/topic \\x9b2J\n"
