@@ -28,6 +28,10 @@ log = logging.getLogger("edge_fer.http")
 EVENT_HISTORY = 50
 # A face whose track sent no event for this long is taken as gone even without its "end" event.
 FACE_TTL_S = 30.0
+# The page's per-face table holds at most this many faces per camera, the most recently seen, and this many
+# cameras: with events on every frame (events.mode every_frame) and tracks that never end, it stays small.
+MAX_FACES_PER_CAMERA = 64
+MAX_CAMERAS = 64
 StatsProvider = Callable[[], dict]
 HealthProvider = Callable[[], "tuple[bool, dict]"]
 
@@ -135,11 +139,14 @@ class PreviewServer:
         if camera is None or track is None:
             return
         with self._faces_lock:
+            if str(camera) not in self._faces and len(self._faces) >= MAX_CAMERAS:
+                return
             faces = self._faces.setdefault(str(camera), {})
-            if kind == "end":
-                faces.pop(track, None)
-            else:
+            faces.pop(track, None)  # re-inserted below: the dict's order is the order last seen
+            if kind != "end":
                 faces[track] = (event.get("emotion"), event.get("confidence"), time.monotonic())
+                while len(faces) > MAX_FACES_PER_CAMERA:
+                    del faces[next(iter(faces))]
 
     def watchers(self, camera: str) -> int:
         feed = self.hub.get(camera)

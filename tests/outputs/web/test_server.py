@@ -209,6 +209,19 @@ def test_faces_now_follow_the_events_until_their_track_ends(make_server):
     assert [e["seq"] for e in events] == [4, 3, 2, 1, 0] and events[0]["type"] == "end"
 
 
+def test_the_face_table_stays_bounded_with_an_event_per_frame_and_tracks_that_never_end(make_server):
+    """every_frame mode: an update per face per frame; 10,000 tracks that never send "end", on 100 cameras."""
+    from edge_fer.outputs.web.server import MAX_CAMERAS, MAX_FACES_PER_CAMERA
+
+    server = make_server()
+    for track in range(10_000):
+        for _frame in range(3):
+            server.offer_event(face_event(track, "update", track, camera=f"cam{track % 100}"))
+    faces = stats(server)["preview"]["faces"]
+    assert len(faces) == MAX_CAMERAS and all(len(f) <= MAX_FACES_PER_CAMERA for f in faces.values())
+    assert [f["track_id"] for f in faces["cam0"]][-2:] == [9_800, 9_900]  # the most recently seen are kept
+
+
 def test_stats_are_strict_json(make_server):
     server = make_server(stats=lambda: {"fps": float("inf"), "hist": np.arange(3), "cameras": {"cam0": {"fps": 1.5}}})
     body = get(server, "/stats.json")[2]
