@@ -30,6 +30,22 @@ from edge_fer.config.source import Document, Problem, path_text, split_loc
 from edge_fer.redact import is_secret_key, mask_url_passwords
 
 _SAFE = re.compile(r"[^a-z0-9_-]+")
+# Names become topic levels, client ids, file names and parts of every payload. Unbounded, a 70,000-character
+# device name passed validation and then killed the MQTT thread (a topic is at most 65,535 bytes), so the
+# lengths are checked here, where the mistake can be named. 64 is Linux's HOST_NAME_MAX: every default fits.
+MAX_NAME_CHARS = 64
+MAX_PREFIX_CHARS = 128
+
+
+def check_name(value: str, what: str) -> str:
+    """``value`` when it is a usable device or camera name; ValueError naming ``what`` otherwise."""
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} is {len(value)} characters long; at most {MAX_NAME_CHARS} fit in MQTT topics")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{what} must not contain control characters")
+    return value
 
 
 def safe_name(value: str) -> str:
@@ -44,6 +60,8 @@ def check_prefix(prefix: str) -> str:
     problem = None
     if not prefix:
         problem = "must not be empty"
+    elif len(prefix) > MAX_PREFIX_CHARS:
+        problem = f"is {len(prefix)} characters long; at most {MAX_PREFIX_CHARS}"
     elif any(c in prefix for c in "+#\0"):
         problem = "must not contain '+', '#' or NUL (they are MQTT wildcards)"
     elif any(ord(c) < 32 or ord(c) == 127 for c in prefix):
@@ -53,7 +71,8 @@ def check_prefix(prefix: str) -> str:
     elif "" in prefix.split("/"):
         problem = "must not start or end with '/' or contain '//'"
     if problem:
-        raise ValueError(f"MQTT topic prefix {prefix!r} {problem}")
+        shown = prefix if len(prefix) <= 40 else prefix[:40] + "..."
+        raise ValueError(f"MQTT topic prefix {shown!r} {problem}")
     return prefix
 
 

@@ -20,7 +20,10 @@ from edge_fer.config.source import (
     split_loc,
     substitute,
 )
+from edge_fer.readfile import FileRefused, read_regular
 from edge_fer.redact import find_secrets, register_secrets
+
+MAX_CONFIG_BYTES = 1 << 20  # the annotated sample is 20 KB
 
 __all__ = ["apply_overrides", "load_config", "parse_config"]
 
@@ -77,13 +80,15 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         return parse_config({}, "defaults")
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, ["file not found; pass --config with an existing file"]) from None
-    except IsADirectoryError:
-        raise ConfigError(source, ["is a directory; pass the YAML file itself"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    if not path.exists():
+        raise ConfigError(source, ["file not found; pass --config with an existing file"])
+    if path.is_dir():
+        raise ConfigError(source, ["is a directory; pass the YAML file itself"])
+    try:  # a FIFO, a device or a huge file is refused before it is read (it would hang or fill memory)
+        text = read_regular(path, MAX_CONFIG_BYTES, what="config file").decode("utf-8")
+    except FileRefused as exc:
+        raise ConfigError(source, [str(exc).removeprefix(f"{source}: ")]) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"cannot read: {exc}"]) from None
     doc = parse_yaml(text, source)
     if doc.data is None:

@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+from edge_fer.readfile import FileRefused, read_regular
+
 log = logging.getLogger("edge_fer.mqtt")
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -56,11 +58,13 @@ def _strip_newline(text: str) -> str:
 
 def read_password_file(path: str | Path, what: str = "password file") -> Secret:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
+    if not path.exists():
+        raise ValueError(f"{what} {str(path)!r} does not exist; create it or fix the path")
+    try:  # a FIFO or a device would hang the start-up; no password is a megabyte
+        text = read_regular(path, 1 << 16, what=what).decode("utf-8")
         mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ValueError(f"{what} {str(path)!r} does not exist; create it or fix the path") from None
+    except FileRefused as exc:
+        raise ValueError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{what} {str(path)!r} cannot be read: {exc.__class__.__name__}") from None
     password = _strip_newline(text)

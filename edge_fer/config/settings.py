@@ -25,6 +25,7 @@ from edge_fer.config.checks import (
     FieldProblems,
     Strict,
     WritablePath,
+    check_name,
     require_files,
     safe_name,
 )
@@ -110,9 +111,7 @@ class CameraConfig(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("camera name must not be empty")
-        return v
+        return check_name(v, "camera name")
 
     @field_validator("source", mode="before")
     @classmethod
@@ -381,7 +380,7 @@ class Config(Strict):
             return socket.gethostname()  # `device: null` in the sample: the default, spelled out
         if isinstance(v, str) and not v.strip():
             raise ValueError("device must not be empty (null means the hostname)")
-        return v
+        return check_name(v, "device") if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:
