@@ -34,6 +34,7 @@ KEEPALIVE_S = 5.0
 STREAM_SNDBUF = 256 * 1024
 
 _STREAM_PATH = re.compile(r"/stream/([^/]+)\.mjpg")
+_QUERY = re.compile(r"\?[^\s\"]*")
 _COMMON_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
@@ -56,7 +57,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
         return "edge-fer"
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        # The query string may hold the token, a guess at it, or the token %-encoded so that no redactor
+        # knows it: no query string reaches the log, at any level.
+        log.debug("%s %s", self.address_string(), _QUERY.sub("?(query not logged)", format % args))
 
     @property
     def preview(self) -> PreviewServer:

@@ -222,3 +222,20 @@ def test_fuzzed_requests_never_crash_the_server(token_server, caplog, method, pa
         assert b"Traceback" not in response
     assert get(token_server, "/healthz")[0] == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_no_token_or_guess_at_one_reaches_the_log_at_any_level(token_server, caplog):
+    """The right token %-encoded differently (no redactor knows that spelling), and wrong or partial guesses,
+    used to be logged in clear with the request line at debug level."""
+    from urllib.parse import quote
+
+    caplog.set_level(logging.DEBUG)
+    encoded = "".join(f"%{b:02X}" for b in TOKEN.encode())
+    guesses = [encoded, quote(TOKEN, safe=""), TOKEN[:6], "hunter2-guess", TOKEN + "x"]
+    for guess in guesses:
+        assert get(token_server, f"/stats.json?token={guess}")[0] in (200, 401)
+    assert raw_request(token_server.port, f"GET /?token={TOKEN[:9]} HTTP/1.1 junk\r\n\r\n".encode())  # a 400
+    text = caplog.text
+    assert "/stats.json?(query not logged)" in text
+    for secret in [*guesses, TOKEN[:9], TOKEN[3:]]:
+        assert secret not in text, secret
