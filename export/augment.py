@@ -66,10 +66,14 @@ def _affine_transforms(tf, draws, in_hw, out_hw, aug: Augmentation):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def augment_batch(images, seed, out_size: int, aug: Augmentation, mean: float, std: float):
+def augment_batch(
+    images, seed, out_size: int, aug: Augmentation, mean: float, std: float, camera=None, camera_share: float = 0.0
+):
     """uint8 ``(B, H, W, C)`` -> normalised float32 ``(B, S, S, C)``, randomly transformed.
 
-    ``seed`` is a shape-[2] integer tensor; the same seed gives the same batch.
+    ``seed`` is a shape-[2] integer tensor; the same seed gives the same batch. With ``camera_share``
+    above 0, that share of the batch goes through ``camera`` (a ``CameraAugmentation``) instead; the
+    other images are exactly what the plain recipe gives.
     """
     import tensorflow as tf
 
@@ -87,6 +91,11 @@ def augment_batch(images, seed, out_size: int, aug: Augmentation, mean: float, s
     )
     x = x * (1.0 + draws[:, 6] * aug.brightness)[:, None, None, None]
     x = tf.clip_by_value(x, 0.0, 255.0)
+    if camera_share > 0:
+        from export.camera_augment import camera_batch, camera_mask
+
+        chosen = camera_mask(tf, seed, batch, camera_share)
+        x = tf.where(chosen[:, None, None, None], camera_batch(images, seed, out_size, camera), x)
     return (x - mean) / std
 
 
@@ -112,6 +121,8 @@ def train_dataset(
     aug: Augmentation,
     mean: float,
     std: float,
+    camera=None,
+    camera_share: float = 0.0,
 ):
     """One epoch of augmented ``(x, one_hot, weight)`` batches; the last partial batch is dropped."""
     import tensorflow as tf
@@ -130,7 +141,7 @@ def train_dataset(
     def _map(step, batch):
         x, y, w = batch
         step_seed = tf.stack([tf.constant(seed, tf.int64), tf.constant(first, tf.int64) + step])
-        return augment_batch(x, step_seed, out_size, aug, mean, std), y, w
+        return augment_batch(x, step_seed, out_size, aug, mean, std, camera, camera_share), y, w
 
     return ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rewrite a run's reports (and optionally model.onnx) from its checkpoint")
     add_report_arguments(p)
     p.set_defaults(func=cmd_report)
+
+    from export.camera_sheet import add_camera_sheet_arguments, cmd_camera_sheet
+
+    p = sub.add_parser("camera-sheet", help="draw the camera-like augmentation on a face, one transform per row")
+    add_camera_sheet_arguments(p)
+    p.set_defaults(func=cmd_camera_sheet)
     return parser
 
 

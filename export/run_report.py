@@ -17,6 +17,7 @@ import numpy as np
 from edge_fer.offline.evaluate import Metrics
 from export.architectures import get_architecture
 from export.augment import Augmentation, eval_dataset
+from export.camera_augment import CameraAugmentation
 from export.checkpoint import Checkpoint
 from export.data import DataSet, Split, load_dataset
 from export.reports import write_reports
@@ -101,12 +102,14 @@ def finish_run(run_dir: Path, config, state, data: DataSet, best: list[np.ndarra
         "seed": config.seed,
         "config": asdict(config),
         "augmentation": asdict(Augmentation()),
+        "camera_augmentation": {"share": config.camera_aug, **asdict(CameraAugmentation())},
         "data": data.describe(),
         "versions": _versions(),
         "command": invocation.command,
     }
     if invocation.export:
-        facts = {"arch": config.arch, "best_epoch": state.best_epoch, "val_accuracy": round(metrics.accuracy, 4)}
+        facts = {"arch": config.arch, "best_epoch": state.best_epoch, "val_accuracy": round(metrics.accuracy, 4),
+                 "camera_aug": config.camera_aug}  # fmt: skip
         summary["onnx"] = export_run(run_dir, model, config, data.labels, facts, invocation.name)
     title = (
         f"{config.arch}, best epoch {state.best_epoch} of {state.epoch}: val acc {metrics.accuracy:.4f} "

@@ -20,6 +20,7 @@ import numpy as np
 
 from export.architectures import get_architecture
 from export.augment import Augmentation, steps_per_epoch
+from export.camera_augment import CameraAugmentation
 from export.checkpoint import CHECKPOINT, Checkpoint, atomic_write_text
 from export.data import CLASS_WEIGHT_MODES, class_weights, load_dataset
 
@@ -46,6 +47,7 @@ class TrainConfig:
     warmup_epochs: int = 2
     weight_decay: float = 0.0
     deterministic: bool = True
+    camera_aug: float = 0.0  # share of each batch given the camera recipe; 0: the plain recipe only
 
     def __post_init__(self) -> None:
         get_architecture(self.arch)
@@ -60,6 +62,8 @@ class TrainConfig:
         for name in ("patience", "limit_per_class", "warmup_epochs", "weight_decay", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative")
+        if not 0 <= self.camera_aug <= 1:
+            raise ValueError(f"--camera-aug must be a share of each batch in [0, 1], not {self.camera_aug}")
         if self.input_size and self.input_size < 16:
             raise ValueError(f"--input-size {self.input_size} is too small (16 or more)")
 
@@ -214,6 +218,7 @@ def train(config: TrainConfig, run_dir: Path, ckpt: Checkpoint | None, invocatio
         train_ds = train_dataset(
             data.train, classes, weights, epoch=epoch, batch_size=config.batch_size, seed=config.seed,
             out_size=config.size, aug=aug, mean=arch.mean, std=arch.std,
+            camera=CameraAugmentation(), camera_share=config.camera_aug,
         )  # fmt: skip
         fit = model.fit(
             train_ds, epochs=epoch + 1, initial_epoch=epoch, validation_data=val_ds, shuffle=False, verbose=0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from export.architectures import ARCHITECTURES
@@ -40,6 +40,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, help="held out per label when there is no val split (0.1)")
     p.add_argument("--warmup-epochs", type=int, help="linear learning-rate warm-up before cosine decay (default 2)")
     p.add_argument("--weight-decay", type=float, help="decoupled weight decay (AdamW) when above 0 (default 0)")
+    p.add_argument(
+        "--camera-aug",
+        type=float,
+        metavar="P",
+        help="share of each batch given camera-like augmentation (light, blur, low resolution, noise, JPEG, "
+        "occluders, head pose); 0 keeps the plain recipe only (default 0)",
+    )
     p.add_argument(
         "--no-determinism",
         dest="deterministic",
@@ -73,10 +80,13 @@ def resolve_config(args: argparse.Namespace, saved: dict | None):
         if "data" not in given:
             raise ValueError("--data is required to start a run (a FER2013 folder or fer2013.csv)")
         return TrainConfig(**given)
+    # Compared with the saved settings completed by today's defaults: a run saved before an option
+    # existed ran with its default, so typing that default on --resume is no change.
+    known = asdict(TrainConfig.from_dict(saved))
     conflicts = [
-        f"--{name.replace('_', '-')} {value} (run has {saved.get(name)})"
+        f"--{name.replace('_', '-')} {value} (run has {known.get(name)})"
         for name, value in given.items()
-        if saved.get(name) != value
+        if known.get(name) != value
     ]
     if conflicts:
         raise ValueError(

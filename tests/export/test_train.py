@@ -41,7 +41,7 @@ def test_one_epoch_then_resume_then_export(tf, tmp_path):
     run = tmp_path / "run"
     first = export_cli(
         "train", "--data", str(data), "--arch", "compact", "--out", str(run),
-        "--epochs", "2", "--batch-size", "8", "--seed", "3", "--stop-after", "1",
+        "--epochs", "2", "--batch-size", "8", "--seed", "3", "--stop-after", "1", "--camera-aug", "0.5",
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert epoch_lines(first) == ["epoch 1/2"]
@@ -65,6 +65,7 @@ def test_one_epoch_then_resume_then_export(tf, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary) >= SUMMARY_KEYS
     assert summary["status"] == "finished" and summary["epochs_run"] == 2 and summary["seed"] == 3
+    assert summary["config"]["camera_aug"] == 0.5 and summary["camera_augmentation"]["share"] == 0.5
     assert summary["labels"] == list(CANONICAL_LABELS)
     assert sum(c["support"] for c in summary["per_class"].values()) == 7  # one held out per label
     assert summary["onnx"]["max_abs_diff"] <= 1e-4 and summary["onnx"]["samples"] == 32
@@ -84,8 +85,9 @@ def test_one_epoch_then_resume_then_export(tf, tmp_path):
     assert metadata(open_session(run / "model.onnx"))["edge_fer.name"] == "my_compact"
     assert json.loads((run / "summary.json").read_text())["onnx"]["name"] == "my_compact"
 
-    again = export_cli("train", "--out", str(run), "--resume", "--epochs", "3")
-    assert again.returncode == 2 and "--epochs 3 (run has 2)" in again.stderr and "Traceback" not in again.stderr
+    again = export_cli("train", "--out", str(run), "--resume", "--epochs", "3", "--camera-aug", "0")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "--epochs 3 (run has 2), --camera-aug 0.0 (run has 0.5)" in again.stderr
 
 
 def _fake_run(run: Path, data: Path) -> None:
@@ -99,6 +101,9 @@ def _fake_run(run: Path, data: Path) -> None:
         (["--data", "{tmp}/missing"], "{tmp}/missing: no such file or folder"),
         (["--data", "{tmp}", "--resume"], "no checkpoint.npz"),
         (["--data", "{tmp}", "--epochs", "0"], "--epochs must be positive"),
+        (["--data", "{tmp}", "--camera-aug", "1.5"], "--camera-aug must be a share of each batch in [0, 1], not 1.5"),
+        (["--data", "{tmp}", "--camera-aug", "nan"], "--camera-aug must be a share of each batch in [0, 1], not nan"),
+        (["--resume", "--out", "{tmp}/run", "--camera-aug", "0.5"], "--camera-aug 0.5 (run has 0.0) differ"),
         (["--resume", "--out", "{tmp}/run", "--lr", "0.01"], "--lr 0.01 (run has 0.001) differ"),
         (["--data", "{tmp}/fer", "--out", "{tmp}/run"], "already holds a run; add --resume"),
         ([], "--data is required"),
@@ -114,3 +119,14 @@ def test_user_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message.replace("{tmp}", str(tmp_path)) in err
+
+
+def test_resume_of_a_run_saved_before_camera_aug_accepts_its_default(tmp_path):
+    from export.cli import build_parser
+    from export.train_cli import resolve_config
+
+    saved = {"data": str(tmp_path), "arch": "compact", "epochs": 5, "lr": 0.001}  # no camera_aug key
+    args = build_parser().parse_args(["train", "--out", str(tmp_path), "--resume", "--camera-aug", "0"])
+    assert resolve_config(args, saved).camera_aug == 0.0
+    args = build_parser().parse_args(["train", "--out", str(tmp_path), "--resume"])
+    assert resolve_config(args, {**saved, "camera_aug": 0.5}).camera_aug == 0.5
