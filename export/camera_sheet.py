@@ -96,6 +96,37 @@ def render_sheet(faces: np.ndarray, columns: int = 8, seed: int = 0, zoom: int =
     return np.vstack(rows)
 
 
+def recipe_costs(faces: np.ndarray, batch: int = 64, repeats: int = 7) -> tuple[float, float]:
+    """Median milliseconds per ``batch`` faces of the plain and the camera recipe (graph mode, as in tf.data),
+    measured alternately in one process so that the machine's load weighs on both alike."""
+    import time
+
+    import tensorflow as tf
+
+    from export.augment import Augmentation, augment_batch
+    from export.camera_augment import camera_batch
+
+    size = faces.shape[1]
+    x = tf.constant(np.stack([faces[i % len(faces)] for i in range(batch)])[..., None])
+
+    @tf.function
+    def plain(key):
+        return augment_batch(x, key, size, Augmentation(), 0.0, 1.0)
+
+    @tf.function
+    def camera(key):
+        return camera_batch(x, key, size, CameraAugmentation())
+
+    times: dict = {plain: [], camera: []}
+    for step in range(repeats + 1):
+        for fn in times:
+            t0 = time.perf_counter()
+            fn(tf.constant([0, step], tf.int64)).numpy()
+            if step:  # the first call traces the graph
+                times[fn].append(1000 * (time.perf_counter() - t0))
+    return float(np.median(times[plain])), float(np.median(times[camera]))
+
+
 def cmd_camera_sheet(args, argv: list[str]) -> int:
     import cv2
 
@@ -106,6 +137,9 @@ def cmd_camera_sheet(args, argv: list[str]) -> int:
     if not cv2.imwrite(str(out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise ValueError(f"{out}: cannot write the sheet (use a .png or .jpg name in a writable folder)")
     print(f"{out}: {len(sheet_rows(CameraAugmentation()))} rows x {args.columns} draws from {len(faces)} face(s)")
+    plain_ms, camera_ms = recipe_costs(faces)
+    print(f"per 64 faces: plain recipe {plain_ms:.1f} ms, camera recipe {camera_ms:.1f} ms "
+          f"({camera_ms / plain_ms:.1f}x, same process, alternating; the machine's load weighs on both)")  # fmt: skip
     return 0
 
 

@@ -136,6 +136,8 @@ def test_share_zero_reproduces_todays_epoch_exactly(tf, faces):
 
     today = batches()
     assert all(np.array_equal(a, b) for a, b in zip(today, batches(camera=CameraAugmentation(), camera_share=0.0)))
+    # 0.1 of a batch of 4 rounds to no image: still today's batches (and no empty batch reaches the camera ops)
+    assert all(np.array_equal(a, b) for a, b in zip(today, batches(camera=CameraAugmentation(), camera_share=0.1)))
     half = batches(camera=CameraAugmentation(), camera_share=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(half, batches(camera=CameraAugmentation(), camera_share=0.5)))
     assert not any(np.array_equal(a, b) for a, b in zip(today, half))
