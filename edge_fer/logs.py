@@ -247,7 +247,10 @@ class RateLimitHandler(logging.Handler):
         self.target.flush()
 
     def close(self) -> None:
-        self.throttle.sweep(force=True)
+        # A stream closed under us (a test's captured stdout, a parent that went away) would turn the
+        # pending summaries into a "--- Logging error ---" traceback on stderr: drop them instead.
+        if not getattr(getattr(self.target, "stream", None), "closed", False):
+            self.throttle.sweep(force=True)
         self.target.close()
         super().close()
 

@@ -221,6 +221,20 @@ def test_setup_logging_replaces_its_own_handler_and_sets_levels():
         setup_logging("loud", stream=io.StringIO())
 
 
+def test_replacing_a_handler_whose_stream_was_closed_writes_no_logging_error(capsys):
+    gone = io.StringIO()
+    setup_logging("info", stream=gone, journal=False)
+    log = logging.getLogger("edge_fer.test_closed")
+    for _ in range(3):
+        log.warning("stdout: standard output is closed")  # held back: a summary is pending
+    gone.close()
+    kept = io.StringIO()
+    setup_logging("info", stream=kept, journal=False)
+    log.warning("after")
+    assert "Logging error" not in capsys.readouterr().err
+    assert "after" in kept.getvalue()
+
+
 def test_journal_is_detected_only_when_journal_stream_names_our_stderr():
     with tempfile.TemporaryFile() as f:
         st = os.fstat(f.fileno())

@@ -23,7 +23,8 @@ CASES = [
     (("cameras", 0, "width"), 16, "refused"),  # the demo source draws 32 px at least: refused up front now
     (("cameras", 0, "source"), "ftp://camera/stream", "refused"),
     (("cameras", 0, "detect_every"), 1000, "ran"),
-    (("cameras", 0, "name"), "x" * 5000, "ran"),
+    (("cameras", 0, "name"), "x" * 64, "ran"),  # the longest name a camera may have
+    (("cameras", 0, "name"), "x" * 5000, "refused"),  # ran, then a 5000-character topic level in MQTT
     (("mqtt", "host"), "x" * 5000, "refused"),  # was accepted, then an exception in paho's thread
     (("output", "video", "path"), "x" * 5000, "refused"),  # was exit 70: "File name too long" in the check
     (("detector", "threads"), 64, "ran"),
