@@ -7,6 +7,10 @@ browser preview instead of a Qt/GTK traceback. A display that is set but unusabl
 refused X authorisation, a dead SSH forward) makes Qt abort the whole process (SIGABRT, exit 134) from inside
 ``cv2.namedWindow``, where no Python code can catch it, so the window is first opened in a short-lived child
 process (:func:`display_problem`); only when that works does this process touch the display.
+
+edge-fer depends on the headless OpenCV (no Qt: a venv of about 200 MB instead of 490 MB), which has no
+window at all; ``--preview`` then says how to swap in the GUI build (one ``cv2`` module each, so the two
+cannot sit side by side as an extra) before it looks at any display.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -34,8 +39,22 @@ PROBE = "import cv2; cv2.namedWindow('edge-fer probe', cv2.WINDOW_NORMAL); cv2.d
 PROBE_TIMEOUT_S = 15.0
 
 
+GUI_BUILD_HINT = (
+    "this OpenCV is the headless build, which has no windows; for --preview replace it with the GUI build "
+    "(pip uninstall -y opencv-python-headless && pip install 'opencv-python>=4.8')"
+)
+
+
 class PreviewUnavailable(RuntimeError):
     pass
+
+
+def opencv_has_windows() -> bool:
+    """Whether this cv2 was built with a window backend (``GUI: NONE`` in the headless wheels)."""
+    import cv2
+
+    found = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return found is not None and found.group(1).upper() != "NONE"
 
 
 def display_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
@@ -58,6 +77,8 @@ class LocalPreview(Output):
     name = "window"
 
     def __init__(self, stop: threading.Event) -> None:
+        if not opencv_has_windows():
+            raise PreviewUnavailable(f"--preview: {GUI_BUILD_HINT}, or {HEADLESS_HINT}")
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise PreviewUnavailable(
                 f"--preview needs a display but neither DISPLAY nor WAYLAND_DISPLAY is set; {HEADLESS_HINT}"

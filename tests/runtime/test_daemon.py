@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from edge_fer.config.loading import parse_config
+from edge_fer.outputs.window import opencv_has_windows
 from edge_fer.runtime.daemon import Daemon
 from tests.mosquitto import free_port
 from tests.processes import ROOT, edge_fer
@@ -137,6 +138,20 @@ def test_an_output_path_that_cannot_be_created_is_one_line_and_exit_78(path):
     assert out == ""
 
 
+@pytest.mark.skipif(
+    opencv_has_windows(), reason="the GUI build of OpenCV is installed: the next test covers its display check"
+)
+def test_preview_with_the_headless_opencv_names_the_swap_in_one_line_and_exit_2():
+    """The default install has no window backend at all; a display being set must not hide that."""
+    proc = edge_fer("--source", "demo", "--preview", "--max-frames", "1", env={"DISPLAY": ":0"})
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "headless build" in lines[0] and "pip install 'opencv-python>=4.8'" in lines[0] and "http" in lines[0]
+
+
+@pytest.mark.skipif(not opencv_has_windows(), reason="OpenCV's headless build (the default) opens no window at all")
 def test_preview_on_a_display_nobody_serves_is_one_line_and_exit_2_not_a_qt_abort():
     """DISPLAY set, no X server behind it: Qt would abort the process (134) inside cv2.namedWindow."""
     import os
