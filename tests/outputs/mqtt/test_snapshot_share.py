@@ -128,3 +128,48 @@ def test_a_queue_file_from_before_snapshots_is_upgraded_with_its_events(tmp_path
 def test_a_snapshot_is_never_retained():
     with pytest.raises(ValueError, match="retained"):
         Message(SNAP, b"x", 1, True, snapshot=True)
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_with_the_broker_away_snapshots_give_way_to_each_other_and_events_all_arrive(
+    make_broker, subscribe, tmp_path, caplog, durable
+):
+    """Through the real publisher and a real Mosquitto: 40 snapshots of 100 KB into a 1 MB share while the broker
+    is down; the events queued between them all arrive in order, the newest snapshots arrive, and the two
+    ledgers each add up, the events' showing no loss (no exit 75)."""
+    import logging
+
+    from edge_fer.config.comms import MqttSettings
+    from edge_fer.outputs.mqtt.client import MqttPublisher
+
+    broker = make_broker(persistence=True)
+    sub = subscribe(broker.port, ["p/d/+/#"], client_id=f"share-sub-{durable}")
+    broker.stop()
+    outbox = {"durable": durable, "path": str(tmp_path / "o.sqlite3")} if durable else {"durable": False}
+    s = MqttSettings.from_url(broker.url, device="d", topic_prefix="p", outbox=outbox, buffer_size=1000)
+    pub = MqttPublisher(s, snapshot_bytes=1024 * 1024)
+    pub.start()
+    picture = b"\xff\xd8" + bytes(100 * 1024 - 2)
+    with caplog.at_level(logging.WARNING, logger="edge_fer.mqtt"):
+        for i in range(40):
+            pub.publish("p/d/c/face", str(i))
+            pub.publish("p/d/c/snapshot", picture[:-4] + i.to_bytes(4, "big"), qos=1, snapshot=True)
+        assert pub.ledger()["dropped"] == 0
+        pictures = pub.snapshot_ledger()
+        assert (pictures["queued"], pictures["dropped"], pictures["undelivered"]) == (40, 30, 10)
+        broker.start()
+        assert pub.flush(20)
+    with caplog.at_level(logging.INFO, logger="edge_fer.mqtt"):
+        assert pub.close(timeout=5)
+    faces = [int(m.payload) for m in sub.wait_count("p/d/c/face", 40, timeout=20)]
+    shots = sub.wait_count("p/d/c/snapshot", 10, timeout=20)
+    assert faces == list(range(40))
+    assert [int.from_bytes(m.payload[-4:], "big") for m in shots] == list(range(30, 40))
+    assert all(len(m.payload) == 100 * 1024 and not m.retain for m in shots)
+    events, pictures = pub.ledger(), pub.snapshot_ledger()
+    assert events["lost"] == 0 and events["acked"] == events["queued"]
+    assert pictures["acked"] + pictures["dropped"] + pictures["undelivered"] == pictures["queued"] == 40
+    assert any("snapshot share of the outbox full (1 MB" in r.getMessage() for r in caplog.records)
+    (closed,) = [r for r in caplog.records if "MQTT: closed" in r.getMessage()]
+    assert closed.levelno == logging.INFO  # no event was lost
+    assert closed.getMessage().endswith("; snapshots queued 40: acknowledged 10, dropped 30, not delivered 0")
