@@ -151,7 +151,9 @@ class FileSource(_OpenCvSource):
     not build up a burst); ``realtime=False`` is for batch analysis, where the capture thread
     waits for queue room so no frame is lost. ``loop=True`` starts over at the end. ``fps`` is
     only a fallback for files that do not state their rate (raw MJPEG, some AVIs). ``clock``
-    is what the real-time pacing waits on (tests pass a fake one).
+    is what the real-time pacing waits on (tests pass a fake one). A file that stops decoding
+    short of the frame count its header states fails (:func:`cut_off`) instead of ending, unless
+    ``check_length`` is off (``analyze`` reports it itself, with the rows it kept).
     """
 
     is_live = False
@@ -164,10 +166,11 @@ class FileSource(_OpenCvSource):
         loop: bool = False,
         fps: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        check_length: bool = True,
     ):
         super().__init__(clock)
         self.path = Path(path)
-        self.realtime, self.loop = realtime, loop
+        self.realtime, self.loop, self.check_length = realtime, loop, check_length
         self._fps_fallback = fps
         self.fps = fps
         self.frame_count: int | None = None
@@ -212,11 +215,27 @@ class FileSource(_OpenCvSource):
         if not ok or image is None:
             if self._delivered_since_open == 0:
                 raise SourceError(f"{self.describe()}: contains no decodable frames", permanent=True)
+            problem = cut_off(self.describe(), self._delivered_since_open, self.frame_count)
+            if problem is not None and self.check_length:  # not the promised end: `run` fails as `analyze` (exit 1)
+                raise SourceError(problem, permanent=True)
             return None
         self._delivered_since_open += 1
         if self._pacer is not None:
             self._pause(self._pacer.delay())
         return image
+
+
+def short_by(expected: int | None, got: int) -> bool:
+    """Decoded fewer frames than the header promises, beyond what containers that estimate their count
+    (from duration x rate) get wrong."""
+    return expected is not None and got + max(2, expected // 100) < expected
+
+
+def cut_off(name: str, got: int, expected: int | None) -> str | None:
+    """The one line for a video file that stopped decoding before its end (``run`` and ``analyze``), or None."""
+    if not short_by(expected, got):
+        return None
+    return f"{name}: decoding stopped after {got} of {expected} frames (the file is cut off or corrupt)"
 
 
 def mask_url(url: str) -> str:

@@ -322,21 +322,60 @@ class VideoSettings(Strict):
 VideoOutput = VideoSettings  # the name used before the settings became the runtime objects
 
 
+SNAPSHOT_PUBLISH_MAX_KB = 16 * 1024  # the largest snapshot payload a config may allow (MQTT itself allows 256 MB)
+SNAPSHOT_QUEUE_MAX_MB = 10_000.0  # the largest share of the MQTT outbox snapshots may be given
+
+
 class SnapshotSettings(Strict):
     """A JPEG of each face when its track starts and at its strongest emotion (written when the track ends);
-    :class:`~edge_fer.outputs.snapshots.SnapshotSink` takes this model as it is.
+    :class:`~edge_fer.outputs.snapshots.SnapshotSink` (files) and the MQTT output (``publish``) take this
+    model as it is.
 
-    Off by default: a snapshot is a picture of a person. Cropped from the annotated frame (box and label
-    drawn, blurred with ``blur_faces``) with ``margin`` of the face's size added on every side. ``path``: a
-    directory, by default ``snapshots`` in the state directory; past ``max_mb`` the oldest snapshots there
-    are deleted.
+    Off by default: a snapshot is a picture of a person; ``enabled`` is the one switch for both ways out.
+    Cropped from the annotated frame (box and label drawn, blurred with ``blur_faces``) with ``margin`` of
+    the face's size added on every side. ``save``: files in ``path`` (a directory, by default ``snapshots`` in
+    the state directory); past ``max_mb`` the oldest snapshots there are deleted. ``publish``: each snapshot
+    is also published on ``<prefix>/<device>/<camera>/snapshot`` (needs an MQTT broker); one larger than
+    ``publish_max_kb`` is not published (counted), and snapshots waiting for the broker may take at most
+    ``publish_queue_mb`` of the MQTT outbox, on top of and apart from the events' bound, so they can never
+    push an event out (the oldest snapshot goes first, counted).
     """
 
     enabled: bool = False
+    save: bool = True
     path: WritablePath | None = None
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 100.0
     margin: Annotated[float, Field(ge=0, le=2)] = 0.5
     quality: Annotated[int, Field(ge=1, le=100)] = 85
+    publish: bool = False
+    publish_max_kb: Annotated[int, Field(ge=1, le=SNAPSHOT_PUBLISH_MAX_KB)] = 256
+    publish_queue_mb: Annotated[float, Field(gt=0, le=SNAPSHOT_QUEUE_MAX_MB)] = 16.0
+
+    @model_validator(mode="after")
+    def _room(self) -> SnapshotSettings:
+        if self.publish_queue_mb * 1024 < self.publish_max_kb:
+            raise FieldProblems(
+                [("publish_queue_mb", f"must hold at least one snapshot of publish_max_kb ({self.publish_max_kb} KB)")]
+            )
+        if self.enabled and not (self.save or self.publish):
+            raise FieldProblems([("save", "snapshots are enabled with save and publish both off; turn one on")])
+        return self
+
+    @property
+    def saving(self) -> bool:
+        return self.enabled and self.save
+
+    @property
+    def publishing(self) -> bool:
+        return self.enabled and self.publish
+
+    @property
+    def publish_max_bytes(self) -> int:
+        return self.publish_max_kb * 1024
+
+    @property
+    def queue_bytes(self) -> int:
+        return int(self.publish_queue_mb * MB)
 
 
 class OutputSection(Strict):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from edge_fer.capture import ENDED, FAILED, CaptureThread, FileSource, FrameQueue, UrlSource
+from edge_fer.capture.opencv_source import cut_off
 from edge_fer.config.settings import DetectorSettings, ReconnectSettings, TrackingSettings
 from edge_fer.offline import timeline
 from edge_fer.offline.inputs import Input
@@ -113,12 +114,6 @@ def probe(path: str, max_pixels: int) -> tuple[int, int, float | None, int | Non
     return width, height, (fps if 0.5 <= fps <= 1000 else None), (count if count > 0 else None)
 
 
-def short_by(expected: int | None, got: int) -> bool:
-    """Decoded fewer frames than the header promises, beyond what containers that estimate their count
-    (from duration x rate) get wrong."""
-    return expected is not None and got + max(2, expected // 100) < expected
-
-
 class VideoAnalysis:
     """Runs one video at a time through the analyzer, a fresh tracker and the writers."""
 
@@ -131,7 +126,7 @@ class VideoAnalysis:
             source = UrlSource(item.name)
         else:
             result.width, result.height, result.fps, result.expected_frames = probe(item.name, opts.max_pixels)
-            source = FileSource(item.name, realtime=False)
+            source = FileSource(item.name, realtime=False, check_length=False)  # reported below, as one line
         files = {
             "frames_csv": opts.out_dir / f"{stem}.frames.csv" if opts.csv else None,
             "frames_jsonl": opts.out_dir / f"{stem}.frames.jsonl" if opts.jsonl else None,
@@ -244,11 +239,8 @@ class VideoAnalysis:
         if capture.state == FAILED:
             detail = capture.detail
             return detail if result.name in detail else f"{result.name}: {detail}"
-        if capture.state == ENDED and short_by(result.expected_frames, result.frames):
-            return (
-                f"{result.name}: decoding stopped after {result.frames} of {result.expected_frames} frames "
-                "(the file is cut off or corrupt)"
-            )
+        if capture.state == ENDED:
+            return cut_off(result.name, result.frames, result.expected_frames)
         return None
 
 

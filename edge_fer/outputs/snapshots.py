@@ -8,8 +8,11 @@ picture is of the frame of the event or, when the pipeline asked before this out
 the next one, cropped at the track's latest box.
 
 The peak is kept in memory as JPEG bytes, replaced whenever the track's confidence in its published emotion
-rises, and written when the track ends: one file per track and reason, at most ``MAX_TRACKS`` tracks held
-per camera. Files are ``<camera>_<YYYYmmdd-HHMMSS>_<track>_<start|peak>_<emotion>.jpg`` (UTC); past
+rises, and given out when the track ends: one snapshot per track and reason, at most ``MAX_TRACKS`` tracks
+held per camera. :class:`SnapshotTaker` makes the pictures and hands each to a callback; the file output
+here (:class:`SnapshotSink`) and the MQTT output (``output.snapshots.publish``) each own one, so a picture
+published over MQTT goes out through the MQTT output's thread, ordered with its flush and close. Files are
+``<camera>_<YYYYmmdd-HHMMSS>_<track>_<start|peak>_<emotion>.jpg`` (UTC); past
 ``max_mb`` the oldest snapshots in the directory are deleted, those of earlier runs included.
 """
 
@@ -19,6 +22,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,18 @@ PEAK_STEP = 0.02  # a new peak must beat the last by this much confidence: no sn
 SNAPSHOT_NAME = re.compile(r"^.+_\d{8}-\d{6}_\d+_(start|peak)_[a-z]+\.jpg$")
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One picture: ``reason`` is ``start`` or ``peak``; ``t_wall`` the time of the frame it was cut from."""
+
+    camera: str
+    track_id: int
+    reason: str
+    emotion: str
+    t_wall: float
+    jpeg: bytes
+
+
 @dataclass(slots=True)
 class _Track:
     box: Box
@@ -48,21 +64,23 @@ class _Track:
     wants: str | None = None  # "start" or "peak": the next frame is to be cropped for it
 
 
-class SnapshotSink(Output):
-    name = "snapshots"
+class SnapshotTaker:
+    """Which frames to cut and when: fed events and frames, gives each :class:`Snapshot` to ``emit``.
+    Not thread-safe: its owner calls it from one thread, or under a lock."""
 
-    def __init__(self, config: SnapshotSettings, directory: Path) -> None:
-        self.config, self.directory = config, directory
+    def __init__(self, config: SnapshotSettings, emit: Callable[[Snapshot], None]) -> None:
+        self.config, self.emit = config, emit
         self._tracks: dict[str, OrderedDict[int, _Track]] = {}
         self._waiting: dict[str, int] = {}  # camera -> tracks waiting for a frame (read by the pipeline thread)
-        self._problem: str | None = None
-        self._sizes: OrderedDict[Path, int] | None = None  # our files, oldest first
-        self.written: list[Path] = []
+        self.stopped = False
 
-    # -- feeding ----------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Take no more pictures (the owner cannot use them)."""
+        self.stopped = True
+        self._waiting.clear()
 
     def on_event(self, event: FaceEvent) -> None:
-        if self._problem is not None or event.track_id <= 0:
+        if self.stopped or event.track_id <= 0:
             return
         tracks = self._tracks.setdefault(event.camera, OrderedDict())
         track = tracks.get(event.track_id)
@@ -84,9 +102,11 @@ class SnapshotSink(Output):
             self._want(event.camera, track, "peak")
 
     def wants_frames(self, camera: str) -> bool:
-        return self._problem is None and self._waiting.get(camera, 0) > 0
+        return not self.stopped and self._waiting.get(camera, 0) > 0
 
     def on_frame(self, frame: FrameInfo, image: np.ndarray) -> None:
+        if self.stopped:
+            return
         tracks = self._tracks.get(frame.camera, {})
         for track_id, track in list(tracks.items()):
             reason = track.wants
@@ -97,7 +117,7 @@ class SnapshotSink(Output):
             if jpeg is None:
                 continue
             if reason == "start":
-                self._save(frame.camera, track_id, "start", track.emotion, frame.t_wall, jpeg)
+                self.emit(Snapshot(frame.camera, track_id, "start", track.emotion, frame.t_wall, jpeg))
                 track.best = track.confidence  # the start is the first peak, from the next frame
                 self._want(frame.camera, track, "peak")
             else:
@@ -106,8 +126,8 @@ class SnapshotSink(Output):
     def _end(self, camera: str, track_id: int, track: _Track) -> None:
         self._unwant(camera, track)
         del self._tracks[camera][track_id]
-        if track.peak_jpeg is not None:
-            self._save(camera, track_id, "peak", track.peak_emotion, track.peak_t, track.peak_jpeg)
+        if track.peak_jpeg is not None and not self.stopped:
+            self.emit(Snapshot(camera, track_id, "peak", track.peak_emotion, track.peak_t, track.peak_jpeg))
 
     def _want(self, camera: str, track: _Track, reason: str) -> None:
         if track.wants is None:
@@ -118,8 +138,6 @@ class SnapshotSink(Output):
         if track.wants is not None:
             self._waiting[camera] -= 1
             track.wants = None
-
-    # -- pictures and files -----------------------------------------------------------------------------
 
     def _crop_jpeg(self, image: np.ndarray, box: Box) -> bytes | None:
         import cv2
@@ -134,20 +152,51 @@ class SnapshotSink(Output):
         ok, data = cv2.imencode(".jpg", image[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, self.config.quality])
         return data.tobytes() if ok else None
 
-    def _save(self, camera: str, track_id: int, reason: str, emotion: str, t_wall: float, jpeg: bytes) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t_wall))
-        safe = re.sub(r"[^A-Za-z0-9.-]+", "-", camera).strip(".-") or "camera"
-        path = self.directory / f"{safe}_{stamp}_{track_id}_{reason}_{emotion}.jpg"
+    def close(self) -> None:
+        """Tracks still open give their peak: the process is stopping and their end events may not come."""
+        for camera, tracks in list(self._tracks.items()):
+            for track_id, track in list(tracks.items()):
+                if track.peak_jpeg is not None and not self.stopped:
+                    self.emit(Snapshot(camera, track_id, "peak", track.peak_emotion, track.peak_t, track.peak_jpeg))
+            tracks.clear()
+        self._waiting.clear()
+
+
+class SnapshotSink(Output):
+    """The files: one JPEG per snapshot in ``directory``, the oldest deleted past ``max_mb``."""
+
+    name = "snapshots"
+
+    def __init__(self, config: SnapshotSettings, directory: Path) -> None:
+        self.config, self.directory = config, directory
+        self.taker = SnapshotTaker(config, self._save)
+        self._problem: str | None = None
+        self._sizes: OrderedDict[Path, int] | None = None  # our files, oldest first
+        self.written: list[Path] = []
+
+    def on_event(self, event: FaceEvent) -> None:
+        self.taker.on_event(event)
+
+    def wants_frames(self, camera: str) -> bool:
+        return self.taker.wants_frames(camera)
+
+    def on_frame(self, frame: FrameInfo, image: np.ndarray) -> None:
+        self.taker.on_frame(frame, image)
+
+    def _save(self, shot: Snapshot) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(shot.t_wall))
+        safe = re.sub(r"[^A-Za-z0-9.-]+", "-", shot.camera).strip(".-") or "camera"
+        path = self.directory / f"{safe}_{stamp}_{shot.track_id}_{shot.reason}_{shot.emotion}.jpg"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             sizes = self._known_files()
-            path.write_bytes(jpeg)
+            path.write_bytes(shot.jpeg)
         except OSError as exc:
             self._problem = f"cannot write {path}: {exc.strerror or exc}"
             log.error("snapshots: %s; snapshots stopped, inference and events continue", self._problem)
-            self._waiting.clear()
+            self.taker.stop()
             return
-        sizes[path] = len(jpeg)
+        sizes[path] = len(shot.jpeg)
         self.written.append(path)
         self._enforce_cap(sizes)
 
@@ -177,8 +226,4 @@ class SnapshotSink(Output):
 
     def close(self) -> None:
         """Tracks still open keep their peak: the process is stopping and their end events may not come."""
-        for camera, tracks in list(self._tracks.items()):
-            for track_id, track in list(tracks.items()):
-                if track.peak_jpeg is not None and self._problem is None:
-                    self._save(camera, track_id, "peak", track.peak_emotion, track.peak_t, track.peak_jpeg)
-            tracks.clear()
+        self.taker.close()

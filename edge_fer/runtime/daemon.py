@@ -96,6 +96,12 @@ class Daemon:
         mqtt = self._mqtt(mqtt_url)
         if mqtt is not None:
             outputs.append(mqtt)
+        elif self.config.output.snapshots.publishing:
+            raise DaemonError(
+                "output.snapshots.publish is on but no MQTT broker is set: set mqtt.url (or --mqtt), "
+                "or turn publish off",
+                exitcodes.CONFIG,
+            )
         mode = self.config.output.stdout
         if mode == "on" or (mode == "auto" and mqtt is None):
             from edge_fer.outputs.stdout import StdoutSink
@@ -113,7 +119,7 @@ class Daemon:
             raise
         if video is not None:
             outputs.append(video)
-        if self.config.output.snapshots.enabled:
+        if self.config.output.snapshots.saving:
             outputs.append(self._snapshots())
         if preview:
             from edge_fer.outputs.window import LocalPreview, PreviewUnavailable
@@ -145,7 +151,13 @@ class Daemon:
 
         cameras = [c.safe_name for c in self.config.cameras]
         try:
-            return MqttSink(settings, cameras, run_id=self.run_id, device_name=self.config.device)
+            return MqttSink(
+                settings,
+                cameras,
+                run_id=self.run_id,
+                device_name=self.config.device,
+                snapshots=self.config.output.snapshots,
+            )
         except OutboxStoreError as exc:  # a second daemon on this device's queue, or a path that cannot be used
             raise DaemonError(str(exc), exitcodes.CONFIG) from None
 

@@ -148,6 +148,14 @@ class CameraStats(BaseModel):
     )
 
 
+class MqttSnapshotStats(_Closed):
+    queued: Count = Field(description="Snapshots handed to the outbox (from an earlier run's file included).")
+    acked: Count = Field(description="Snapshots acknowledged by the broker.")
+    dropped: Count = Field(description="Oldest snapshots dropped because their share of the outbox was full.")
+    waiting: Count = Field(description="Snapshots not delivered yet: queued, or sent and not yet acknowledged.")
+    too_large: Count = Field(description="Snapshots over output.snapshots.publish_max_kb, never published.")
+
+
 class MqttStats(_Closed):
     connected: bool = Field(description="Connected to the broker now.")
     published: Count = Field(description="Messages handed to the connection, re-sends included.")
@@ -160,6 +168,9 @@ class MqttStats(_Closed):
     connects: Count = Field(0, description="Successful connections since start.")
     connect_failures: Count = Field(0, description="Connection attempts that failed or were refused.")
     last_error: str | None = Field(None, description="The last connection problem, null while connected.")
+    snapshots: MqttSnapshotStats | None = Field(
+        None, description="Snapshot publishing (output.snapshots.publish); absent when it is off."
+    )
 
 
 class StatsPayload(BaseModel):

@@ -167,3 +167,31 @@ def test_invalid_set_exits_78_naming_the_key_never_the_value(item):
     assert len(line) == 1, err
     if "=" in item:
         assert item.partition("=")[0] in line[0]
+
+
+@pytest.mark.slow
+def test_a_cut_off_or_corrupt_video_ends_run_like_analyze_with_one_line_and_exit_1(tmp_path):
+    """The same file, the same exit status from both commands; the frames before the cut still give events."""
+    from tests.clips import write_clip
+
+    whole = write_clip(tmp_path / "whole.avi", frames=90, fps=30, size=(640, 480))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
+    common = ("--set", "cameras[0].realtime=false", "--log-level", "warning")
+    codes = {}
+    for video in (whole, cut, junk):
+        run = edge_fer("--source", str(video), *common)
+        out, err = run.communicate(timeout=120)
+        analyze = subprocess.run([sys.executable, "-m", "edge_fer", "analyze", "--out", str(tmp_path / "a"),
+                                  str(video)], capture_output=True, text=True, timeout=120)  # fmt: skip
+        codes[video.name] = (run.returncode, analyze.returncode)
+        if video is cut:
+            (line,) = err.strip().splitlines()
+            assert f"{cut}: decoding stopped after " in line and "of 90 frames (the file is cut off or corrupt)" in line
+            assert events_of(out), "the frames before the cut were processed"
+        if video is junk:
+            (line,) = err.strip().splitlines()
+            assert str(junk) in line and "Traceback" not in err
+    assert codes == {"whole.avi": (0, 0), "cut.avi": (1, 1), "junk.mp4": (1, 1)}

@@ -23,8 +23,11 @@ from tests.settings_ranges import numeric_settings, with_value
 SETTINGS = numeric_settings()
 CASES = [(s, v) for s in SETTINGS for v in s.edges()]
 # Rules across settings: the source is built with the camera's size and rate (the demo draws 32 px at least),
-# a longest wait is at least the first.
-CROSS_FIELD = {"cameras[0].width", "cameras[0].height", "cameras[0].reconnect.max_delay", "mqtt.reconnect_max_delay"}
+# a longest wait is at least the first, the snapshots' outbox share holds one snapshot of the largest size.
+CROSS_FIELD = {
+    "cameras[0].width", "cameras[0].height", "cameras[0].reconnect.max_delay", "mqtt.reconnect_max_delay",
+    "output.snapshots.publish_queue_mb",
+}  # fmt: skip
 
 
 def test_every_numeric_setting_declares_both_bounds():

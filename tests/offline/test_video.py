@@ -13,12 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_fer.capture.opencv_source import short_by
 from edge_fer.config.settings import DetectorSettings, TrackingSettings
 from edge_fer.offline import timeline
 from edge_fer.offline.inputs import Input, InputError, classify, container
 from edge_fer.offline.progress import Progress
 from edge_fer.offline.table import TrackLog, columns
-from edge_fer.offline.video import VideoAnalysis, VideoOptions, short_by, stem_of
+from edge_fer.offline.video import VideoAnalysis, VideoOptions, stem_of
 from edge_fer.outputs.annotate import EMOTION_COLORS
 from edge_fer.tracking.tracker import TrackUpdate
 from edge_fer.vision.types import EMOTIONS

@@ -92,3 +92,16 @@ def test_the_daemon_writes_snapshots_only_when_enabled(tmp_path):
     for name in names:
         image = cv2.imread(str(state / "snapshots" / name))
         assert image is not None and image.std() > 20 and min(image.shape[:2]) >= 90
+
+
+def test_settings_refuse_a_switch_that_does_nothing_and_a_share_too_small_for_one_snapshot():
+    from pydantic import ValidationError
+
+    assert SnapshotSettings(enabled=True).saving and not SnapshotSettings(enabled=True).publishing
+    assert not SnapshotSettings(publish=True).publishing  # `enabled` is the one switch for both ways out
+    with pytest.raises(ValidationError, match="save and publish both off"):
+        SnapshotSettings(enabled=True, save=False)
+    with pytest.raises(ValidationError, match="at least one snapshot of publish_max_kb"):
+        SnapshotSettings(publish_max_kb=2048, publish_queue_mb=1)
+    with pytest.raises(ValidationError):
+        SnapshotSettings(publish_max_kb=16 * 1024 + 1)

@@ -13,6 +13,9 @@ How delivery works:
   back in front of the queue, so they go out again first and in order. A message may then arrive twice (the
   broker got it but its PUBACK was lost); none is lost. Because we re-send ourselves, the session can be clean:
   no broker-side state is needed, and a broker that lost its database loses nothing of ours either.
+- Snapshots (``publish(..., snapshot=True)``: JPEG payloads, QoS 1, not retained) go through the same outbox
+  within their own byte share and are sent after the events waiting; they have their own accounting
+  (:meth:`MqttPublisher.snapshot_ledger`), so a dropped picture never reads as a lost event nor sets exit 75.
 - ``online`` (retained) is the first message of every connection; ``offline`` is the last will and the last
   message of a clean :meth:`close`.
 """
@@ -30,7 +33,7 @@ import paho.mqtt.client as mqtt
 from edge_fer.config.comms import MqttSettings
 from edge_fer.logs import Throttle
 from edge_fer.outputs.mqtt.connection import RecordingClient, describe_connect_error, guarded
-from edge_fer.outputs.mqtt.outbox import Message
+from edge_fer.outputs.mqtt.outbox import DEFAULT_SNAPSHOT_BYTES, Message
 from edge_fer.outputs.mqtt.store import open_outbox
 from edge_fer.outputs.mqtt.topics import Topics
 
@@ -60,10 +63,12 @@ class PublisherStats:
 class MqttPublisher:
     """A buffered, ordered, reconnecting publisher for one device. Thread-safe; start with :meth:`start`."""
 
-    def __init__(self, settings: MqttSettings) -> None:
+    def __init__(self, settings: MqttSettings, *, snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES) -> None:
+        """``snapshot_bytes``: the outbox's share for snapshots (``output.snapshots.publish_queue_mb``)."""
         self.settings = settings
         self.topics = Topics(settings.device, settings.topic_prefix)
-        self._outbox = open_outbox(settings)  # raises OutboxStoreError (a second daemon on this queue, ...)
+        # raises OutboxStoreError (a second daemon on this queue, ...)
+        self._outbox = open_outbox(settings, snapshot_bytes)
         self._inflight: dict[int, Message] = {}
         self._lock = threading.Condition()
         self._pub_lock = threading.Lock()  # serialises paho.publish + bookkeeping against on_connect's re-queue
@@ -78,6 +83,9 @@ class MqttPublisher:
         # the exit status use: queued = acknowledged + unsendable + dropped + not delivered (waiting or in flight).
         recovered = getattr(self._outbox, "recovered", 0)
         self._ledger = {"queued": recovered, "recovered": recovered, "acked": 0, "unsendable": 0}
+        earlier = getattr(self._outbox, "recovered_snapshots", 0)
+        self._snapshot_ledger = {"queued": earlier, "recovered": earlier, "acked": 0, "unsendable": 0}
+        self._snapshots_dropped_reported = 0
         self._last_error: str | None = None
         self._attempt_reported = False  # the current connection attempt's failure has been counted
         self._drop_log = Throttle(10.0)  # a gate only: the drop report carries its own counts
@@ -132,19 +140,34 @@ class MqttPublisher:
         self._client.loop_start()
         self._sender.start()
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int | None = None, retain: bool = False) -> None:
-        """Queue a message; never blocks. Raises ValueError for a bad topic (a bug, not a runtime condition)."""
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int | None = None,
+        retain: bool = False,
+        snapshot: bool = False,
+    ) -> None:
+        """Queue a message; never blocks. Raises ValueError for a bad topic (a bug, not a runtime condition).
+        ``snapshot``: a picture, queued in the outbox's snapshot share and counted apart from events."""
         data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-        msg = Message(topic, data, self.settings.qos if qos is None else qos, retain)
+        msg = Message(topic, data, self.settings.qos if qos is None else qos, retain, snapshot=snapshot)
         with self._lock:
-            self._ledger["queued"] += not retain
+            ledger = self._snapshot_ledger if snapshot else self._ledger
+            ledger["queued"] += not retain
             if self._closed:
-                self._outbox.dropped += not retain
+                if snapshot:
+                    ledger["unsendable"] += 1
+                else:
+                    self._outbox.dropped += not retain
                 log.warning("MQTT: publisher is closed; dropped a message for %s", topic)
                 return
+            before = self._outbox.snapshots_dropped
             dropped = self._outbox.put(msg)
+            dropped_snapshots = self._outbox.snapshots_dropped - before
             self._lock.notify_all()
-        if dropped:
+        if dropped or dropped_snapshots:
             self._report_drops()
 
     def wait_connected(self, timeout: float) -> bool:
@@ -180,9 +203,11 @@ class MqttPublisher:
             self._client.loop_stop()
         self._report_drops(now=True)
         ledger = self.ledger()
+        pictures = self.snapshot_ledger()
         with self._lock:
             self._outbox.close()
-        log.log(logging.WARNING if ledger["undelivered"] else logging.INFO, "MQTT: closed; %s", self.describe(ledger))
+        line = self.describe(ledger) + (f"; {text}" if (text := self.describe_snapshots(pictures)) else "")
+        log.log(logging.WARNING if ledger["undelivered"] else logging.INFO, "MQTT: closed; %s", line)
         return ledger["undelivered"] == 0
 
     def outbox_oldest_age(self) -> float | None:
@@ -203,11 +228,18 @@ class MqttPublisher:
         ``acked`` + ``unsendable`` + ``dropped`` + ``undelivered`` (waiting or sent and not acknowledged).
         ``lost``: what will never arrive (dropped, unsendable, and undelivered unless the outbox keeps it)."""
         with self._lock:
-            undelivered = self._outbox.events + sum(not m.retain for m in self._inflight.values())
+            undelivered = self._outbox.events + sum(not m.retain and not m.snapshot for m in self._inflight.values())
             out = {**self._ledger, "dropped": self._outbox.dropped, "undelivered": undelivered}
             out["lost"] = out["dropped"] + out["unsendable"] + (0 if self._outbox.durable else undelivered)
             out["kept"] = self._outbox.describe()
             return out
+
+    def snapshot_ledger(self) -> dict:
+        """The same accounting for snapshots: ``queued`` = ``acked`` + ``unsendable`` + ``dropped`` (the oldest,
+        when their share of the outbox was full) + ``undelivered``. Not part of :meth:`ledger` nor exit 75."""
+        with self._lock:
+            undelivered = self._outbox.snapshots + sum(m.snapshot for m in self._inflight.values())
+            return {**self._snapshot_ledger, "dropped": self._outbox.snapshots_dropped, "undelivered": undelivered}
 
     @staticmethod
     def describe(ledger: dict) -> str:
@@ -219,6 +251,18 @@ class MqttPublisher:
             f"{unsendable}, dropped {ledger['dropped']}, not delivered {ledger['undelivered']}"
         )
         return text + (f" ({ledger['kept']})" if ledger["undelivered"] else "")
+
+    @staticmethod
+    def describe_snapshots(ledger: dict) -> str:
+        """The snapshot ledger as one line that adds up (empty when no snapshot was queued)."""
+        if not ledger["queued"]:
+            return ""
+        earlier = f" ({ledger['recovered']} from an earlier run)" if ledger["recovered"] else ""
+        unsendable = f", unsendable {ledger['unsendable']}" if ledger["unsendable"] else ""
+        return (
+            f"snapshots queued {ledger['queued']}{earlier}: acknowledged {ledger['acked']}{unsendable}, "
+            f"dropped {ledger['dropped']}, not delivered {ledger['undelivered']}"
+        )
 
     # -- paho setup and callbacks (paho's network thread) --------------------------------------------------
 
@@ -247,7 +291,10 @@ class MqttPublisher:
     def _acked(self, msg: Message) -> None:
         """The broker has ``msg`` (call under the lock): counted once, and it leaves the outbox for good."""
         self._counts["acked"] += 1
-        self._ledger["acked"] += not msg.retain
+        if msg.snapshot:
+            self._snapshot_ledger["acked"] += 1
+        else:
+            self._ledger["acked"] += not msg.retain
         self._outbox.ack(msg)
 
     def _callback_failed(self, name: str, exc: BaseException) -> None:
@@ -361,6 +408,17 @@ class MqttPublisher:
         with self._lock:
             total = self._outbox.dropped
             new = total - self._dropped_reported
+            pictures = self._outbox.snapshots_dropped
+            new_pictures = pictures - self._snapshots_dropped_reported
+        if new_pictures and (now or self._drop_log.allow("mqtt snapshot share full")):
+            self._snapshots_dropped_reported = pictures
+            log.warning(
+                "MQTT: snapshot share of the outbox full (%s): dropped %d oldest snapshots since the last report, "
+                "%d in total; events are not affected",
+                self._outbox.snapshot_bound,
+                new_pictures,
+                pictures,
+            )
         if new and (now or self._drop_log.allow("mqtt buffer full")):
             self._dropped_reported = total
             log.warning(
@@ -394,7 +452,7 @@ class MqttPublisher:
                     with self._lock:
                         self._publishing = False
                         self._counts["failed"] += 1
-                        self._ledger["unsendable"] += not msg.retain
+                        (self._snapshot_ledger if msg.snapshot else self._ledger)["unsendable"] += not msg.retain
                         self._outbox.ack(msg)  # it can never go: do not keep it for the next start
                     log.error("MQTT: cannot publish to %s: %s", msg.topic, exc)
                     continue

@@ -1,4 +1,5 @@
-"""Home Assistant MQTT discovery: each camera appears as a device with two sensors, with no YAML in HA.
+"""Home Assistant MQTT discovery: each camera appears as a device with two sensors, with no YAML in HA, and
+with snapshot publishing on, a camera entity showing the latest snapshot.
 
 Follows Home Assistant's documented single-component discovery: a retained JSON config per entity on
 ``<discovery_prefix>/<component>/[<node_id>/]<object_id>/config``. We omit ``node_id`` and use the entity's
@@ -8,6 +9,9 @@ availability topic says ``offline`` (last will or clean shutdown). Configs are r
 and whenever HA announces itself with ``online`` on its status topic (``homeassistant/status``), at most once
 per ``REDISCOVERY_INTERVAL_S`` (:class:`Rediscovery`): anyone who may publish there could otherwise make the
 device republish every config, and log a line, for each of a flood of ``online`` messages.
+
+The camera entity (HA's MQTT ``camera`` platform) reads the snapshot topic, whose payload is the JPEG itself:
+no ``image_encoding``, which HA only needs for base64 payloads.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ SENSORS: tuple[SensorSpec, ...] = (
 )
 
 
+SNAPSHOT_KEY = "snapshot"  # the camera entity's part of its unique_id
+
+
 def unique_id(device: str, camera: str, sensor: str) -> str:
     """Stable across restarts and unique per device, camera and sensor (HA keys its entity registry on it)."""
     return f"edge_fer_{safe_name(device)}_{safe_name(camera)}_{sensor}"
@@ -63,8 +70,10 @@ def discovery_messages(
     *,
     device_name: str | None = None,
     discovery_prefix: str = "homeassistant",
+    snapshots: bool = False,
 ) -> list[tuple[str, str]]:
-    """(topic, JSON payload) for every sensor of every camera; publish them retained."""
+    """(topic, JSON payload) for every sensor of every camera, and its camera entity when ``snapshots`` (snapshot
+    publishing) is on; publish them retained."""
     check_prefix(discovery_prefix)
     shown = device_name or topics.device
     out: list[tuple[str, str]] = []
@@ -94,6 +103,20 @@ def discovery_messages(
                 **dict(sensor.extra),
             }
             out.append((f"{discovery_prefix}/sensor/{uid}/config", json.dumps(config, separators=(",", ":"))))
+        if snapshots:
+            uid = unique_id(topics.device, camera, SNAPSHOT_KEY)
+            config = {
+                "name": "Snapshot",
+                "unique_id": uid,
+                "topic": topics.snapshot(camera),
+                "availability_topic": topics.availability,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "icon": "mdi:face-recognition",
+                "device": device,
+                "origin": {"name": "edge-fer", "sw_version": __version__},
+            }
+            out.append((f"{discovery_prefix}/camera/{uid}/config", json.dumps(config, separators=(",", ":"))))
     return out
 
 

@@ -9,6 +9,10 @@ Retained messages (availability, camera state and status, discovery) are differe
 value per topic matters, so a newer one replaces an older one still waiting, and they never push events
 out of the buffer. They are sent before events, newest state first per topic.
 
+Snapshots (JPEG payloads, ``snapshot=True``) have a share of their own, bounded by bytes
+(``snapshot_bytes``): they are kept apart from events, sent after the events waiting, and when their share
+is full the oldest snapshot is dropped (``snapshots_dropped``), never an event.
+
 This is the memory mode (``mqtt.outbox.durable: false``); :mod:`edge_fer.outputs.mqtt.store` keeps the
 same interface in a file that outlives the process. Not thread-safe: the publisher guards it with its lock.
 """
@@ -27,6 +31,7 @@ class Message:
     qos: int = 1
     retain: bool = False
     key: int | None = field(default=None, compare=False)  # its row in the durable outbox (store.py)
+    snapshot: bool = False  # a picture: its own share of the outbox, never counted with events
 
     def __post_init__(self) -> None:
         if not self.topic or any(c in self.topic for c in "+#\0"):
@@ -35,6 +40,52 @@ class Message:
             raise ValueError(f"qos must be 0, 1 or 2, not {self.qos!r}")
         if not isinstance(self.payload, bytes):
             raise TypeError("payload must be bytes")
+        if self.snapshot and self.retain:
+            raise ValueError("a snapshot is not retained")
+
+
+DEFAULT_SNAPSHOT_BYTES = 16 * 1024 * 1024  # output.snapshots.publish_queue_mb's default
+
+
+class SnapshotQueue:
+    """Snapshots waiting for the broker, oldest first, bounded by bytes (the ones in flight included)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"snapshot share must be at least 1 byte, not {max_bytes}")
+        self.max_bytes = max_bytes
+        self.waiting: deque[Message] = deque()
+        self.bytes = 0  # waiting and in flight
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+    def put(self, msg: Message, *, first: bool = False) -> list[Message]:
+        """Queue ``msg``; the oldest waiting snapshots dropped to stay within the share (counted), returned."""
+        if first:
+            self.waiting.appendleft(msg)
+        else:
+            self.waiting.append(msg)
+        self.bytes += len(msg.payload)
+        gone: list[Message] = []
+        while self.bytes > self.max_bytes and self.waiting:
+            old = self.waiting.popleft()
+            self.bytes -= len(old.payload)
+            gone.append(old)
+        self.dropped += len(gone)
+        return gone
+
+    def pop(self) -> Message | None:
+        return self.waiting.popleft() if self.waiting else None
+
+    def done(self, msg: Message) -> None:
+        """``msg`` (popped earlier) was acknowledged or given up: its bytes are free."""
+        self.bytes -= len(msg.payload)
+
+    def requeue(self, messages: list[Message]) -> None:
+        """Sent and not acknowledged: back in front, in order (their bytes were never freed)."""
+        self.waiting.extendleft(reversed(messages))
 
 
 class Outbox:
@@ -42,16 +93,30 @@ class Outbox:
 
     durable = False
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES) -> None:
         if capacity < 1:
             raise ValueError(f"buffer capacity must be at least 1, not {capacity}")
         self.capacity = capacity
         self._events: deque[Message] = deque()
         self._retained: dict[str, Message] = {}
+        self._snapshots = SnapshotQueue(snapshot_bytes)
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._events) + len(self._retained)
+        return len(self._events) + len(self._retained) + len(self._snapshots)
+
+    @property
+    def snapshots(self) -> int:
+        """Snapshots waiting (not in flight)."""
+        return len(self._snapshots)
+
+    @property
+    def snapshots_dropped(self) -> int:
+        return self._snapshots.dropped
+
+    @property
+    def snapshot_bound(self) -> str:
+        return f"{self._snapshots.max_bytes / 2**20:g} MB"
 
     @property
     def bound(self) -> str:
@@ -70,6 +135,9 @@ class Outbox:
             else:
                 self._retained[msg.topic] = msg
             return 0
+        if msg.snapshot:
+            self._snapshots.put(msg, first=first)
+            return 0
         if first:
             self._events.appendleft(msg)
         else:
@@ -85,14 +153,19 @@ class Outbox:
         return dropped
 
     def pop(self) -> Message | None:
-        """The next message to send: retained ones first, then events oldest first."""
+        """The next message to send: retained ones first, then events oldest first, then snapshots."""
         if self._retained:
             topic = next(iter(self._retained))
             return self._retained.pop(topic)
-        return self._events.popleft() if self._events else None
+        if self._events:
+            return self._events.popleft()
+        return self._snapshots.pop()
 
     def ack(self, msg: Message) -> None:
-        """The broker acknowledged ``msg``; nothing to do in memory (the durable outbox deletes its row)."""
+        """The broker acknowledged ``msg`` (or it can never go): a snapshot frees its share; nothing else to do
+        in memory (the durable outbox deletes its row)."""
+        if msg.snapshot:
+            self._snapshots.done(msg)
 
     def close(self) -> None:
         """Nothing to release in memory."""
@@ -111,13 +184,17 @@ class Outbox:
         even beyond ``capacity`` until the next :meth:`put` trims the oldest, so that a reconnect alone
         never drops anything. Returns how many were put back."""
         events: list[Message] = []
+        snapshots: list[Message] = []
         retained: dict[str, Message] = {}
         for m in messages:
             if m.retain:
                 if m.topic not in self._retained:
                     retained[m.topic] = m
+            elif m.snapshot:
+                snapshots.append(m)
             else:
                 events.append(m)
         self._retained = {**retained, **self._retained}
         self._events.extendleft(reversed(events))
-        return len(events) + len(retained)
+        self._snapshots.requeue(snapshots)
+        return len(events) + len(snapshots) + len(retained)

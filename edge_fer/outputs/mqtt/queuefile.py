@@ -20,13 +20,21 @@ from pathlib import Path
 
 log = logging.getLogger("edge_fer.mqtt")
 
-FORMAT_VERSION = 1  # PRAGMA user_version of the file: bump on any change to the tables below
+FORMAT_VERSION = 2  # PRAGMA user_version of the file: bump on any change to the tables below
+_SNAPSHOTS = (
+    "CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+    " qos INTEGER NOT NULL, created REAL NOT NULL)"
+)
 _SCHEMA = (
     "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
     " qos INTEGER NOT NULL, created REAL NOT NULL)",
     "CREATE TABLE retained (topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, ord INTEGER NOT NULL)",
+    _SNAPSHOTS,
     f"PRAGMA user_version = {FORMAT_VERSION}",
 )
+# Each format this edge-fer upgrades in place, to the statements that make it the next one; a file of any
+# other version is set aside. Version 2 added the snapshots table (issue 19): a version 1 file keeps its events.
+_UPGRADES = {1: (_SNAPSHOTS, "PRAGMA user_version = 2")}
 
 
 class OutboxStoreError(RuntimeError):
@@ -94,6 +102,12 @@ def _connect(path: Path, sync: str) -> sqlite3.Connection:
         if version == 0 and not tables:
             for statement in _SCHEMA:
                 db.execute(statement)
+        elif version in _UPGRADES:
+            with db:
+                db.execute("BEGIN")
+                for statement in _UPGRADES[version]:
+                    db.execute(statement)
+            log.info("MQTT outbox %s: format %d upgraded to %d in place", path, version, FORMAT_VERSION)
         elif version != FORMAT_VERSION:
             db.close()
             moved = _set_aside(path, f"v{version}")
@@ -104,6 +118,7 @@ def _connect(path: Path, sync: str) -> sqlite3.Connection:
             return _connect(path, sync)
         db.execute("SELECT count(*), sum(length(topic) + length(payload)) FROM events").fetchone()
         db.execute("SELECT count(*) FROM retained").fetchone()
+        db.execute("SELECT count(*) FROM snapshots").fetchone()
     except BaseException:
         db.close()
         raise

@@ -1,10 +1,10 @@
 """What edge-fer says over MQTT: face events, camera state and status, stats, and Home Assistant discovery.
 
-The pipeline (through the MQTT sink) calls :meth:`MqttReporter.face_event`, :meth:`camera_status` and
-:meth:`stats`; this class turns them into topics and payloads and leaves delivery to
-:class:`~edge_fer.outputs.mqtt.client.MqttPublisher`. Shutdown order: :meth:`close` delivers what is queued,
-then clears each camera's retained state, marks each camera ``stopped``, publishes ``offline`` and
-disconnects.
+The pipeline (through the MQTT sink) calls :meth:`MqttReporter.face_event`, :meth:`camera_status`,
+:meth:`stats` and, with snapshot publishing on, :meth:`snapshot`; this class turns them into topics and
+payloads and leaves delivery to :class:`~edge_fer.outputs.mqtt.client.MqttPublisher`. Shutdown order:
+:meth:`close` delivers what is queued, then clears each camera's retained state, marks each camera
+``stopped``, publishes ``offline`` and disconnects.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from edge_fer.config.comms import MqttSettings
 from edge_fer.events import iso_utc_ms
 from edge_fer.outputs.mqtt.client import MqttPublisher, PublisherStats
 from edge_fer.outputs.mqtt.discovery import Rediscovery, discovery_messages
+from edge_fer.outputs.mqtt.outbox import DEFAULT_SNAPSHOT_BYTES
 from edge_fer.outputs.mqtt.state import CameraState, EventLike
 from edge_fer.outputs.mqtt.topics import safe_name
 
@@ -49,11 +50,17 @@ class MqttReporter:
         run_id: str,
         device_name: str | None = None,
         stale_after: float = 5.0,
+        snapshots: bool = False,
+        snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES,
     ) -> None:
+        """``snapshots``: snapshot publishing is on (a camera entity joins the discovery); ``snapshot_bytes``:
+        the outbox's share for snapshots waiting for the broker."""
         if not cameras:
             raise ValueError("MqttReporter needs at least one camera name")
         self.settings = settings
-        self.publisher = MqttPublisher(settings)
+        self.publisher = MqttPublisher(settings, snapshot_bytes=snapshot_bytes)
+        self.snapshots = snapshots
+        self.snapshots_too_large = 0  # counted by the MQTT output, which checks the size cap
         self.topics = self.publisher.topics
         self.run_id = run_id
         self.device_name = device_name or settings.device
@@ -67,7 +74,11 @@ class MqttReporter:
         self._expirer = threading.Thread(target=self._expire_loop, name="edge-fer-mqtt-state", daemon=True)
         self._discovery = (
             discovery_messages(
-                self.topics, self.cameras, device_name=self.device_name, discovery_prefix=settings.discovery_prefix
+                self.topics,
+                self.cameras,
+                device_name=self.device_name,
+                discovery_prefix=settings.discovery_prefix,
+                snapshots=snapshots,
             )
             if settings.discovery
             else []
@@ -105,6 +116,10 @@ class MqttReporter:
             if changed is not None:
                 self.publisher.publish(self.topics.state(camera), _json(changed), retain=True)
 
+    def snapshot(self, camera: str, jpeg: bytes) -> None:
+        """Publish one snapshot: the JPEG itself as the payload, QoS 1, not retained, in the outbox's share."""
+        self.publisher.publish(self.topics.snapshot(camera), jpeg, qos=1, snapshot=True)
+
     def camera_status(self, camera: str, state: str, detail: str = "", ts: str | None = None) -> None:
         """The camera's connection state (``connected``, ``reconnecting``, ``failed``, ``ended``...), retained."""
         if not state:
@@ -129,6 +144,18 @@ class MqttReporter:
             "connects": s.connects,
             "connect_failures": s.connect_failures,
             "last_error": s.last_error,
+            **({"snapshots": self.snapshot_stats()} if self.snapshots else {}),
+        }
+
+    def snapshot_stats(self) -> dict:
+        """Snapshots queued, acknowledged, dropped (their share full), waiting, and too large to publish."""
+        ledger = self.publisher.snapshot_ledger()
+        return {
+            "queued": ledger["queued"],
+            "acked": ledger["acked"],
+            "dropped": ledger["dropped"],
+            "waiting": ledger["undelivered"],
+            "too_large": self.snapshots_too_large,
         }
 
     def stats(self, payload: Mapping) -> None:

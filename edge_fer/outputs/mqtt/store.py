@@ -14,6 +14,11 @@ A message leaves the file only when the broker acknowledged it (:meth:`DurableOu
 rows are deleted in batches, so a killed daemon re-sends at most the last batch (duplicates, never gaps).
 When the disk refuses a write (full, read-only) messages wait in memory, after the stored ones, until the
 disk works again. Not thread-safe: the publisher guards it with its lock.
+
+Snapshots (JPEG payloads) have their own table and their own share, ``snapshot_bytes``, apart from
+``max_bytes``: the file holds at most ``max_bytes`` of events plus ``snapshot_bytes`` of snapshots, and a full
+share drops the oldest snapshot, never an event. They are held in memory too (at most their share) and sent
+after the events waiting; one is deleted from the file as soon as the broker acknowledges it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from edge_fer.logs import Throttle
-from edge_fer.outputs.mqtt.outbox import Message, Outbox
+from edge_fer.outputs.mqtt.outbox import DEFAULT_SNAPSHOT_BYTES, Message, Outbox, SnapshotQueue
 from edge_fer.outputs.mqtt.queuefile import OutboxLocked, OutboxStoreError, connect, state_directory, take_lock
 
 log = logging.getLogger("edge_fer.mqtt")
@@ -55,6 +60,7 @@ class DurableOutbox:
         max_age: float,
         sync: str = "full",
         memory_capacity: int = 10_000,
+        snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path).expanduser()
@@ -70,6 +76,8 @@ class DurableOutbox:
             os.close(self._lock_fd)
             raise
         self._retained: dict[str, Message] = {}
+        self._snapshots = SnapshotQueue(snapshot_bytes)
+        self.recovered_snapshots = 0
         self._front: deque[Message] = deque()  # re-queued after a reconnect: oldest, sent first
         self._ahead: deque[Message] = deque()  # read from the file (or just written), not yet sent
         self._spill: deque[Message] = deque()  # the disk refused them: newest, sent last
@@ -93,6 +101,15 @@ class DurableOutbox:
         for topic, payload, qos, ord_ in self._db.execute("SELECT topic, payload, qos, ord FROM retained ORDER BY ord"):
             self._retained[topic] = Message(topic, bytes(payload), qos, True, key=ord_)
             self._ord, self._low = max(self._ord, ord_ + 1), min(self._low, ord_)
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM snapshots WHERE created < ?", (self._clock() - self.max_age,))
+        gone: list[Message] = []
+        for key, topic, payload, qos in self._db.execute("SELECT id, topic, payload, qos FROM snapshots ORDER BY id"):
+            gone += self._snapshots.put(Message(topic, bytes(payload), qos, False, key=key, snapshot=True))
+        self._snapshots.dropped = 0  # what an earlier run left beyond today's share is not today's loss
+        self._forget_snapshots(gone)
+        self.recovered_snapshots = len(self._snapshots)
         if rows:
             log.info("MQTT outbox %s: %d messages from an earlier run are sent first", self.path, rows)
         self._trim()
@@ -100,7 +117,20 @@ class DurableOutbox:
     # -- the Outbox interface ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self.events + len(self._retained)
+        return self.events + len(self._retained) + len(self._snapshots)
+
+    @property
+    def snapshots(self) -> int:
+        """Snapshots waiting (not in flight)."""
+        return len(self._snapshots)
+
+    @property
+    def snapshots_dropped(self) -> int:
+        return self._snapshots.dropped
+
+    @property
+    def snapshot_bound(self) -> str:
+        return f"{self._snapshots.max_bytes / 2**20:g} MB in {self.path}"
 
     @property
     def events(self) -> int:
@@ -114,6 +144,9 @@ class DurableOutbox:
         """Store one message (committed when this returns); how many old events were dropped for room."""
         if msg.retain:
             self._put_retained(msg, first)
+            return 0
+        if msg.snapshot:
+            self._put_snapshot(msg, first)
             return 0
         if self._spill and not first:
             return self._to_spill(msg)  # the disk failed earlier: keep the order, newest last
@@ -145,7 +178,7 @@ class DurableOutbox:
         return self._trim()
 
     def pop(self) -> Message | None:
-        """The next message to send: retained ones first, then events oldest first."""
+        """The next message to send: retained ones first, then events oldest first, then snapshots."""
         if self._retained:
             return self._retained.pop(next(iter(self._retained)))
         if not self._front and not self._ahead and self._unread:
@@ -155,7 +188,7 @@ class DurableOutbox:
                 self._read_failed(exc)
         queue = self._front or self._ahead or self._spill
         if not queue:
-            return None
+            return self._snapshots.pop()
         msg = queue.popleft()
         if msg.key is not None:
             self._inflight.add(msg.key)
@@ -163,6 +196,12 @@ class DurableOutbox:
 
     def ack(self, msg: Message) -> None:
         """The broker acknowledged ``msg``: it may leave the file."""
+        if msg.snapshot:
+            self._snapshots.done(msg)
+            if msg.key is not None:
+                with self._writing():
+                    self._db.execute("DELETE FROM snapshots WHERE id = ?", (msg.key,))
+            return
         if msg.key is None:
             return
         if msg.retain:
@@ -181,18 +220,22 @@ class DurableOutbox:
     def requeue(self, messages: Iterable[Message]) -> int:
         """Put messages that were sent but never acknowledged back in front, keeping their order."""
         events: list[Message] = []
+        snapshots: list[Message] = []
         retained: dict[str, Message] = {}
         for m in messages:
             if m.retain:
                 if m.topic not in self._retained:
                     retained[m.topic] = m
+            elif m.snapshot:
+                snapshots.append(m)
             else:
                 if m.key is not None:
                     self._inflight.discard(m.key)
                 events.append(m)
         self._retained = {**retained, **self._retained}
         self._front.extendleft(reversed(events))
-        return len(events) + len(retained)
+        self._snapshots.requeue(snapshots)
+        return len(events) + len(snapshots) + len(retained)
 
     def close(self) -> None:
         """Write what is pending and release the file (the lock goes with it)."""
@@ -238,6 +281,42 @@ class DurableOutbox:
             )
         self._retained.pop(msg.topic, None)
         self._retained = {msg.topic: stored, **self._retained} if first else {**self._retained, msg.topic: stored}
+
+    def _put_snapshot(self, msg: Message, first: bool) -> None:
+        """Store a snapshot in its table (kept in memory only while the disk refuses), then keep the share:
+        the oldest waiting snapshots go, and so do those older than ``max_age``."""
+        stored = msg
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                key = self._db.execute(
+                    "INSERT INTO snapshots (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
+                    (msg.topic, msg.payload, msg.qos, self._clock()),
+                ).lastrowid
+            stored = Message(msg.topic, msg.payload, msg.qos, False, key=key, snapshot=True)
+        except sqlite3.Error as exc:
+            self._write_failed(exc)
+        gone = self._snapshots.put(stored, first=first)
+        try:
+            old = {k for (k,) in self._db.execute(
+                "SELECT id FROM snapshots WHERE created < ?", (self._clock() - self.max_age,)
+            )}  # fmt: skip
+        except sqlite3.Error:
+            old = set()
+        aged = [m for m in self._snapshots.waiting if m.key in old]
+        for m in aged:  # in flight ones are left to their acknowledgement
+            self._snapshots.waiting.remove(m)
+            self._snapshots.done(m)
+        self._snapshots.dropped += len(aged)
+        self._forget_snapshots(gone + aged)
+
+    def _forget_snapshots(self, gone: list[Message]) -> None:
+        """Delete the rows of dropped snapshots."""
+        keys = [(m.key,) for m in gone if m.key is not None]
+        if keys:
+            with self._writing(), self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("DELETE FROM snapshots WHERE id = ?", keys)
 
     def _read_ahead(self) -> None:
         rows = self._db.execute(
@@ -352,7 +431,7 @@ class DurableOutbox:
         self.dropped += len(keys)
 
 
-def open_outbox(settings) -> Outbox | DurableOutbox:
+def open_outbox(settings, snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES) -> Outbox | DurableOutbox:
     """The outbox ``settings`` (:class:`~edge_fer.config.comms.MqttSettings`) ask for.
 
     A configured ``path`` that cannot be used is the operator's to fix (:class:`OutboxStoreError`); the
@@ -362,7 +441,7 @@ def open_outbox(settings) -> Outbox | DurableOutbox:
     """
     box = settings.outbox
     if not box.durable:
-        return Outbox(settings.buffer_size)
+        return Outbox(settings.buffer_size, snapshot_bytes)
     path = Path(box.path).expanduser() if box.path else state_directory() / f"outbox-{settings.device}.sqlite3"
     try:
         return DurableOutbox(
@@ -371,6 +450,7 @@ def open_outbox(settings) -> Outbox | DurableOutbox:
             max_age=box.max_age,
             sync=box.sync,
             memory_capacity=settings.buffer_size,
+            snapshot_bytes=snapshot_bytes,
         )
     except OutboxLocked:
         raise
@@ -378,4 +458,4 @@ def open_outbox(settings) -> Outbox | DurableOutbox:
         if box.path:
             raise
         log.error("%s; messages wait in memory instead and are lost if the daemon stops before sending them", exc)
-        return Outbox(settings.buffer_size)
+        return Outbox(settings.buffer_size, snapshot_bytes)

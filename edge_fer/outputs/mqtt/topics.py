@@ -7,6 +7,8 @@ Layout (``<prefix>`` defaults to ``edge-fer``)::
     <prefix>/<device>/<camera>/face       face events, QoS 1, not retained
     <prefix>/<device>/<camera>/state      retained per-camera summary, cleared on a clean shutdown
     <prefix>/<device>/<camera>/status     retained camera connection state
+    <prefix>/<device>/<camera>/snapshot   a JPEG of a face (binary payload), QoS 1, not retained; only with
+                                          output.snapshots.publish
 
 Device and camera names pass through :func:`safe_name` so that a name such as ``Living Room/#1`` can
 never add a topic level or act as a wildcard.
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from edge_fer.config.checks import check_prefix, safe_name  # one rule each, shared with the config
 
 DEFAULT_PREFIX = "edge-fer"
-CAMERA_KINDS: tuple[str, ...] = ("face", "state", "status")
+CAMERA_KINDS: tuple[str, ...] = ("face", "state", "status", "snapshot")
 DEVICE_KINDS: tuple[str, ...] = ("availability", "stats")
 
 
@@ -54,6 +56,9 @@ class Topics:
 
     def status(self, camera: str) -> str:
         return f"{self.base}/{safe_name(camera)}/status"
+
+    def snapshot(self, camera: str) -> str:
+        return f"{self.base}/{safe_name(camera)}/snapshot"
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,3 +123,37 @@ def test_rediscovery_answers_the_first_announcement_at_once_and_a_flood_with_one
     assert r.due(106.0) == 0  # nothing waiting any more
     assert r.announce(107.0) is False and r.due(110.0) == 1  # a second HA restart soon after is not missed
     assert r.announce(115.1) is True  # quiet for an interval: at once again
+
+
+# Keys HA documents for an MQTT camera (the `camera` platform): the image topic, its optional base64 decoding,
+# and the options every MQTT entity shares.
+CAMERA_KEYS = {
+    "availability", "availability_mode", "availability_template", "availability_topic", "device",
+    "enabled_by_default", "encoding", "entity_picture", "icon", "image_encoding",
+    "json_attributes_template", "json_attributes_topic", "name", "object_id", "origin", "payload_available",
+    "payload_not_available", "topic", "unique_id",
+}  # fmt: skip
+
+
+def test_no_camera_entity_unless_snapshots_are_published(messages):
+    assert all(TOPIC.match(t)["component"] == "sensor" for t, _ in messages)
+
+
+def test_a_camera_entity_per_camera_when_snapshots_are_published(messages):
+    msgs = discovery_messages(Topics("Kitchen Pi"), ["Front Door", "cam1"], device_name="Kitchen Pi", snapshots=True)
+    cameras = [(t, json.loads(p)) for t, p in msgs if TOPIC.match(t)["component"] == "camera"]
+    assert len(cameras) == 2 and len(msgs) == 6
+    sensors = {json.loads(p)["unique_id"]: json.loads(p) for t, p in messages}
+    for topic, config in cameras:
+        assert set(config) <= CAMERA_KEYS, set(config) - CAMERA_KEYS
+        assert TOPIC.match(topic)["object_id"] == config["unique_id"]
+        assert config["unique_id"].endswith("_snapshot") and config["unique_id"] not in sensors
+        assert config["topic"].startswith("edge-fer/kitchen_pi/") and config["topic"].endswith("/snapshot")
+        assert "image_encoding" not in config  # the payload is the JPEG itself, not base64
+        assert not ("availability" in config and "availability_topic" in config)
+        assert config["availability_topic"] == "edge-fer/kitchen_pi/availability"
+        assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
+        assert set(config["device"]) <= DEVICE_KEYS
+        sibling = sensors[config["unique_id"].removesuffix("snapshot") + "faces"]
+        assert config["device"] == sibling["device"]  # the same HA device as the camera's sensors
+    assert {c["topic"] for _, c in cameras} == {Topics("Kitchen Pi").snapshot(c) for c in ("Front Door", "cam1")}
