@@ -274,6 +274,11 @@ def parse_level(level: str | int) -> int:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}") from None
 
 
+def installed_handlers() -> list[logging.Handler]:
+    """The handlers :func:`setup_logging` put on the root logger (one, unless a caller added its own)."""
+    return [h for h in logging.getLogger().handlers if getattr(h, _INSTALLED, False)]
+
+
 def setup_logging(
     level: str | int = "info",
     *,

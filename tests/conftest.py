@@ -9,6 +9,7 @@ live in modules (tests/wait.py's ``wait_until``, tests/clock.py's ``FakeClock``)
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -28,6 +29,25 @@ def _state_directory(tmp_path_factory, monkeypatch) -> None:
     """Each test its own state directory (where the durable MQTT outbox lives), inherited by the daemons it
     starts: never the user's, and never an outbox left by another test."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that runs a command in-process (``main([...])``) gets the daemon's log handler on its captured
+    stderr, which pytest closes when the test ends; a later test would then log into a closed stream
+    ("--- Logging error ---"). Take off what edge-fer installed and put the levels back."""
+    from edge_fer.logs import installed_handlers
+
+    root, ours = logging.getLogger(), logging.getLogger("edge_fer")
+    before, levels = set(installed_handlers()), (root.level, ours.level)
+    yield
+    for handler in installed_handlers():
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(levels[0])
+    ours.setLevel(levels[1])
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="session")

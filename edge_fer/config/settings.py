@@ -174,7 +174,8 @@ class DetectorSettings(Strict):
     from O-Net's 0.7), ``nms_thresholds`` the suppression overlaps: P-Net within one pyramid level, P-Net
     across levels, R-Net, O-Net. ``scale_factor`` is the pyramid step: above 0.95 the number of levels (and
     the time per frame) grows without a gain in recall. ``threads`` is onnxruntime's intra-op threads per
-    network; ``helper_thread`` lets one extra thread share pyramid levels and large batches with the caller
+    network (capped at the CPUs the process may use); ``helper_thread`` lets one extra thread share pyramid
+    levels and large batches with the caller
     (same results, lower latency; measured in ``docs/performance.md``). With ``roi_detection`` a full scan
     runs every ``full_scan_interval`` s (0: every frame) and only the regions around known faces, plus
     whatever moved by more than ``motion_threshold`` grey levels (0: the motion trigger is off), in between.

@@ -20,6 +20,23 @@ from edge_fer.bundled import (  # noqa: F401  (re-exported: the vision layer's c
 log = logging.getLogger("edge_fer.models")
 
 
+def usable_threads(threads: int) -> int:
+    """``threads`` capped at the CPUs this process may run on: more intra-op threads than cores only wait for
+    each other (64 on a 2-core board took seconds per frame and over 15 s to stop on SIGTERM)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    wanted = max(1, int(threads))
+    if wanted > cpus and (wanted, cpus) not in _capped:
+        _capped.add((wanted, cpus))
+        log.warning("%d threads per model asked for, %d CPUs available: using %d", wanted, cpus, cpus)
+    return min(wanted, cpus)
+
+
+_capped: set[tuple[int, int]] = set()
+
+
 def open_session(
     path: str | Path,
     threads: int = 1,
@@ -49,7 +66,7 @@ def open_session(
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; check the path in the config or --model")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
+    options.intra_op_num_threads = usable_threads(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -4,7 +4,6 @@ the file and exit 69, before any camera opens. (Missing and corrupt files: tests
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -75,28 +74,13 @@ CASES = {
 }
 
 
-@pytest.fixture
-def restore_logging():
-    """``main(["run", ...])`` in-process installs the daemon's log handler on the captured stderr of this
-    test; take it off again, or later tests would log into a closed stream."""
-    root, ours = logging.getLogger(), logging.getLogger("edge_fer")
-    saved = (list(root.handlers), root.level, ours.level)
-    yield
-    for handler in [h for h in root.handlers if h not in saved[0]]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(saved[1])
-    ours.setLevel(saved[2])
-    logging.captureWarnings(False)
-
-
 def start_with_model(tmp_path: Path, model: Path) -> list[str]:
     config = write_config(tmp_path / "edge-fer.yaml", {"classifier": {"models": [str(model)]}})
     return ["--config", str(config), "--max-frames", "1"]
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_an_incompatible_model_is_one_line_naming_the_file_and_exit_69(tmp_path, capsys, restore_logging, case):
+def test_an_incompatible_model_is_one_line_naming_the_file_and_exit_69(tmp_path, capsys, case):
     build, words = CASES[case]
     model = build(tmp_path / f"{case}.onnx")
     assert main(start_with_model(tmp_path, model)) == 69
