@@ -41,6 +41,22 @@ def as_bgr(image: object) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def fit_pixels(image: np.ndarray, max_pixels: int | None) -> tuple[np.ndarray, tuple[float, float]]:
+    """``image`` shrunk (area resize, aspect kept) to at most ``max_pixels`` pixels, and the (x, y) scale from
+    it back to ``image``; unchanged with (1, 1) when it is small enough or ``max_pixels`` is None.
+
+    A camera or stream sending 8000x8000 frames would otherwise hold hundreds of MB per queued frame and
+    take longer per full scan than a track lives; shrunk here, nothing downstream sees the large frame."""
+    height, width = image.shape[:2]
+    if max_pixels is None or height * width <= max_pixels:
+        return image, (1.0, 1.0)
+    import cv2
+
+    factor = math.sqrt(max_pixels / (height * width))
+    w, h = max(1, int(width * factor)), max(1, int(height * factor))
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), (width / w, height / h)
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One captured image and where it came from.
@@ -48,7 +64,8 @@ class Frame:
     ``index`` counts every frame the camera delivered since its capture thread started
     (skipped and dropped ones too), so gaps in the indices seen downstream are exactly the
     frames that were skipped or dropped. ``t_mono`` is the latency reference; ``t_wall`` is
-    for humans and event timestamps.
+    for humans and event timestamps. ``scale`` is (x, y) source pixels per ``image`` pixel: above 1 when the
+    capture shrank a frame larger than the camera's ``max_frame_pixels`` (:func:`fit_pixels`).
     """
 
     camera: str
@@ -56,6 +73,7 @@ class Frame:
     t_mono: float
     t_wall: float
     image: np.ndarray
+    scale: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.camera, str) or not self.camera:
@@ -64,6 +82,8 @@ class Frame:
             raise ValueError(f"frame index must be an int >= 0, got {self.index!r}")
         if not (math.isfinite(self.t_mono) and math.isfinite(self.t_wall)):
             raise ValueError(f"frame times must be finite, got t_mono={self.t_mono}, t_wall={self.t_wall}")
+        if not (len(self.scale) == 2 and all(math.isfinite(s) and s > 0 for s in self.scale)):
+            raise ValueError(f"frame scale must be two finite numbers > 0, got {self.scale!r}")
         image = self.image
         if not (
             isinstance(image, np.ndarray)

@@ -37,7 +37,7 @@ import threading
 import time
 
 from edge_fer.capture.backoff import Backoff
-from edge_fer.capture.frame import BadFrame, Frame, as_bgr
+from edge_fer.capture.frame import BadFrame, Frame, as_bgr, fit_pixels
 from edge_fer.capture.queue import FrameQueue
 from edge_fer.capture.select import FrameSelector
 from edge_fer.capture.source import Source, SourceError
@@ -82,12 +82,15 @@ class CaptureThread(threading.Thread):
         log_interval: float = 60.0,
         rng: random.Random | None = None,
         clock: Clock | None = None,
+        max_frame_pixels: int | None = None,
     ) -> None:
         """``policy``: "drop_oldest" or "wait"; None picks by ``source.paced``.
         ``max_fps`` limits the average queued rate (real-time clock for paced sources, the
         stream's own clock ``index / fps`` for unpaced ones, so batch results do not depend on
         machine speed). ``stall_timeout=None`` disables the watchdog. ``clock`` defaults to the
-        source's, so a test hands one fake clock to the source and the thread follows it."""
+        source's, so a test hands one fake clock to the source and the thread follows it. Frames of more than
+        ``max_frame_pixels`` are shrunk to it (:func:`~edge_fer.capture.frame.fit_pixels`), with one line per
+        size seen (rate-limited); None keeps every frame as the source sends it."""
         super().__init__(name=f"capture-{camera}", daemon=True)
         if not camera:
             raise ValueError("camera name must not be empty")
@@ -103,6 +106,8 @@ class CaptureThread(threading.Thread):
         self.detect_every, self.max_fps, self.policy = detect_every, max_fps, policy
         self.reconnect = reconnect or ReconnectSettings()
         self.stall_timeout = stall_timeout
+        self.max_frame_pixels = max_frame_pixels
+        self._oversize: tuple[int, int] | None = None  # the last over-size frame size that was logged
         self._on_state = on_state
         self._rl = Throttle(log_interval, logger=log, clock=self._clock.monotonic)
         self._backoff = Backoff(self.reconnect, rng)
@@ -247,7 +252,8 @@ class CaptureThread(threading.Thread):
                 if self._stalled:  # the stall ended by itself before the interrupt took effect
                     self._stalled = False
                     source.clear_interrupt()
-            frame = Frame(self.camera, self._index, now, time.time(), image)
+            image, scale = self._fit(image)
+            frame = Frame(self.camera, self._index, now, time.time(), image, scale)
             self._index += 1
             self._offer(frame)
         return _Outcome.STOP, "stop requested"
@@ -267,6 +273,19 @@ class CaptureThread(threading.Thread):
                 self._last_good = self._clock.monotonic()
         else:
             self.queue.put_drop_oldest(frame)
+
+    def _fit(self, image):
+        size = (image.shape[1], image.shape[0])
+        fitted, scale = fit_pixels(image, self.max_frame_pixels)
+        if scale != (1.0, 1.0) and size != self._oversize:
+            self._oversize = size
+            self._rl.log(
+                f"{self.camera} over max_frame_pixels",
+                logging.WARNING,
+                f"{self.camera}: {size[0]}x{size[1]} frames are over max_frame_pixels ({self.max_frame_pixels}); "
+                f"analysed at {fitted.shape[1]}x{fitted.shape[0]}, event boxes in the source's pixels",
+            )
+        return fitted, scale
 
     def _watch(self) -> None:
         poll = 0.1 if self.stall_timeout is None else min(0.1, self.stall_timeout / 4)

@@ -28,24 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from edge_fer.config.loading import apply_overrides, load_config
-    from edge_fer.config.settings import EX_CONFIG, ConfigError, parse_assignment
+    from edge_fer.config.loading import SetError, apply_assignments, load_config
+    from edge_fer.config.settings import EX_CONFIG, ConfigError
     from edge_fer.redact import mask_secrets
 
     try:
         config = load_config(args.path)
-        if args.overrides:
-            pairs = dict(parse_assignment(item) for item in args.overrides)
-            config = apply_overrides(config, pairs)
+        if args.overrides:  # one line naming the keys, never a value (it may be a password)
+            config = apply_assignments(config, args.overrides)
     except ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         count = len(exc.problems)
         print(f"{exc.source}: {count} problem{'s' if count != 1 else ''}; nothing was started", file=sys.stderr)
         return EX_CONFIG
-    except ValueError as exc:  # a malformed --set
-        print(f"check-config: --set: {exc}", file=sys.stderr)
-        return 2
+    except SetError as exc:
+        print(f"check-config: {exc}", file=sys.stderr)
+        return 2 if exc.malformed else EX_CONFIG
     if not args.quiet:
         shown = mask_secrets(config.model_dump(mode="json"))
         sys.stdout.write(f"# effective config from {args.path} (secrets masked)\n")

@@ -71,48 +71,17 @@ def config_loader(args: argparse.Namespace):
     every SIGHUP. Raises ConfigError, or ValueError with one line for a bad --set."""
 
     def load():
-        from edge_fer.config.loading import apply_overrides, load_config
+        from edge_fer.config.loading import SetError, apply_assignments, apply_overrides, load_config
 
         config = load_config(args.config)
         config = apply_overrides(
             config, {"output.video.path": args.output, "log_level": args.log_level}, source=args.source
         )
         if args.overrides:
-            result = set_overrides_problem(config, args.overrides)
-            if isinstance(result, str):
-                raise ValueError(result)
-            config = result
+            try:
+                config = apply_assignments(config, args.overrides)
+            except SetError as exc:
+                raise ValueError(f"edge-fer run: {exc}") from None
         return config
 
     return load
-
-
-def set_overrides_problem(config, items: list[str]):
-    """``config`` with every ``--set KEY=VALUE`` applied, or one line saying which key is wrong.
-
-    The line names the key and never the value: a ``--set`` may carry a password or a token, and
-    stderr goes to the journal.
-    """
-    from edge_fer.config.loading import apply_overrides
-    from edge_fer.config.settings import ConfigError, parse_assignment
-
-    pairs = {}
-    for item in items:
-        key, sep, _ = item.partition("=")
-        if not sep or not key.strip():
-            return "edge-fer run: --set expects KEY=VALUE, e.g. --set tracking.min_hits=5"
-        pairs[key.strip()] = parse_assignment(item)[1]
-    try:
-        return apply_overrides(config, pairs)
-    except ConfigError as exc:
-        keys = sorted({p.path for p in exc.items if p.path} or set(pairs))
-        reasons = sorted({_without_value(p.message, pairs.get(p.path)) for p in exc.items})
-        return f"edge-fer run: --set {', '.join(keys)}: {'; '.join(reasons)} (value not shown)"
-
-
-def _without_value(message: str, value) -> str:
-    """The reason without the rejected value: drops the ``(got ...)`` suffix, and the whole reason when the
-    value's text still appears in it."""
-    reason = message.split(" (got ", 1)[0]
-    text = "" if value is None else str(value)
-    return "invalid value" if len(text) >= 3 and text in reason else reason

@@ -3,7 +3,7 @@ into :class:`~edge_fer.config.settings.Config` with every problem reported at on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from edge_fer.config.source import (
     ConfigError,
     Document,
     Problem,
+    parse_assignment,
     parse_yaml,
     set_path,
     split_loc,
@@ -25,7 +26,7 @@ from edge_fer.redact import find_secrets, register_secrets
 
 MAX_CONFIG_BYTES = 1 << 20  # the annotated sample is 20 KB
 
-__all__ = ["apply_overrides", "load_config", "parse_config"]
+__all__ = ["SetError", "apply_assignments", "apply_overrides", "load_config", "parse_config"]
 
 
 def _validate(
@@ -134,3 +135,45 @@ def apply_overrides(
         except (KeyError, IndexError, TypeError) as exc:
             problems.append((loc, Problem(f"cannot set: {exc.args[0] if exc.args else exc}", key)))
     return _validate(data, "command line", None, None, problems)
+
+
+class SetError(ValueError):
+    """A ``--set`` that cannot be applied. The message names the keys and never a value: a ``--set`` may carry a
+    password or a token, and stderr goes to the journal. ``malformed``: an item that is not KEY=VALUE at all."""
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def apply_assignments(config: Config, items: Sequence[str]) -> Config:
+    """``config`` with every ``--set KEY=VALUE`` of ``items`` applied and validated, or :class:`SetError` (one
+    line, ``--set KEY: reason (value not shown)``)."""
+    pairs = {}
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise SetError("--set expects KEY=VALUE, e.g. --set tracking.min_hits=5", malformed=True)
+        pairs[key.strip()] = parse_assignment(item)[1]
+    try:
+        return apply_overrides(config, pairs)
+    except ConfigError as exc:
+        keys = sorted({_given_key(p.path, pairs) for p in exc.items if p.path} or set(pairs))
+        reasons = sorted({_without_value(p.message, pairs.get(p.path)) for p in exc.items})
+        raise SetError(f"--set {', '.join(keys)}: {'; '.join(reasons)} (value not shown)") from None
+
+
+def _given_key(path: str, pairs: Mapping[str, Any]) -> str:
+    """The ``--set`` key a problem's path lies under: a path inside a value (``mqtt={secret: 1}`` gives
+    ``mqtt.secret``) would show part of the value; a path under no given key (a check across settings) is a
+    real config key."""
+    under = [key for key in pairs if path == key or path.startswith((f"{key}.", f"{key}["))]
+    return max(under, key=len) if under else path
+
+
+def _without_value(message: str, value: Any) -> str:
+    """The reason without the rejected value: drops the ``(got ...)`` suffix, and the whole reason when the
+    value's text still appears in it."""
+    reason = message.split(" (got ", 1)[0]
+    text = "" if value is None else str(value)
+    return "invalid value" if len(text) >= 3 and text in reason else reason

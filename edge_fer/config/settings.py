@@ -92,8 +92,14 @@ class ReconnectSettings(Strict):
 
 ReconnectConfig = ReconnectSettings  # the name used before the settings became the runtime objects
 
+DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160  # a 4K camera keeps its full-resolution face crops
+MAX_FRAME_PIXELS_LIMIT = 100_000_000  # what max_frame_pixels may be raised to
+
 
 class CameraConfig(Strict):
+    """One ``cameras:`` entry. ``max_frame_pixels`` bounds what a frame costs whatever the source sends: a larger
+    frame is shrunk (aspect kept) as it is captured, and its event boxes are scaled back to the source's pixels."""
+
     name: str = "cam0"
     source: str = "demo"
     width: Annotated[int, Field(ge=16, le=MAX_FRAME_SIZE[0])] | None = None
@@ -107,6 +113,7 @@ class CameraConfig(Strict):
     queue_size: Annotated[int, Field(ge=1, le=64)] = 2
     stall_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
     reconnect: ReconnectSettings = ReconnectSettings()
+    max_frame_pixels: Annotated[int, Field(ge=16 * 16, le=MAX_FRAME_PIXELS_LIMIT)] = DEFAULT_MAX_FRAME_PIXELS
 
     @field_validator("name")
     @classmethod
@@ -143,6 +150,16 @@ class CameraConfig(Strict):
                 raise FieldProblems(
                     [(k, f"the demo source draws at least {DEMO_MIN_SIDE} px (got {v})") for k, v in small]
                 )
+        if self.width and self.height and self.width * self.height > self.max_frame_pixels:
+            raise FieldProblems(
+                [
+                    (
+                        "max_frame_pixels",
+                        f"{self.width}x{self.height} frames would be shrunk to {self.max_frame_pixels} pixels; "
+                        f"raise max_frame_pixels to at least {self.width * self.height} or ask for a smaller size",
+                    )
+                ]
+            )
         return self
 
     @property

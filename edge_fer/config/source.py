@@ -64,7 +64,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE, e.g. tracking.min_hits=5 (got {text!r})")
+        raise ValueError(
+            "expected KEY=VALUE, e.g. tracking.min_hits=5 (what was given is not shown: it may be a secret)"
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:

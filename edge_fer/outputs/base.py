@@ -25,6 +25,7 @@ class FrameInfo(Protocol):
     index: int
     t_mono: float
     t_wall: float
+    scale: tuple[float, float]  # source pixels per image pixel: event boxes are in the source's pixels
 
 
 class StatsView(Protocol):

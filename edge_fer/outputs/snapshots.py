@@ -113,7 +113,8 @@ class SnapshotTaker:
             if reason is None:
                 continue
             self._unwant(frame.camera, track)
-            jpeg = self._crop_jpeg(image, track.box)
+            sx, sy = frame.scale  # event boxes are in the source's pixels, the image may be shrunk
+            jpeg = self._crop_jpeg(image, track.box.scaled(1 / sx, 1 / sy))
             if jpeg is None:
                 continue
             if reason == "start":

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edge_fer.capture import CaptureThread, Frame, FrameQueue, Source, open_source
 from edge_fer.config.settings import CameraConfig, Config
@@ -64,6 +64,7 @@ class Camera:
     stop: threading.Event = field(default_factory=threading.Event)  # this camera's capture (set at shutdown)
     last_t: float | None = None  # stream time of the last processed frame
     gate: FaceGate | None = None  # detection gated by this camera's faces (detector.roi_detection)
+    scale: tuple[float, float] = (1.0, 1.0)  # the last frame's source pixels per frame pixel (max_frame_pixels)
 
     def stream_time(self, frame: Frame) -> float:
         """The clock tracking runs on: capture time for live and paced sources; for a file read as fast
@@ -134,6 +135,7 @@ class Pipeline:
             stall_timeout=cam.stall_timeout,
             on_state=self._camera_state,
             reconnect=cam.reconnect,
+            max_frame_pixels=cam.max_frame_pixels,
         )
         tracker = Tracker(self.config.tracking, ClaimRule.from_settings(self.config.classifier.claim))
         policy = policy or EventPolicy(
@@ -231,7 +233,8 @@ class Pipeline:
             cam.last_t = t
             update = cam.tracker.update(faces, cam.last_t, frame.index)
             events = cam.policy.events(update, faces, frame.t_wall)
-            self._emit(events)
+            cam.scale = frame.scale
+            self._emit(events, cam.scale)
             done = time.monotonic()
             cam.meters.latency_ms.add((done - frame.t_mono) * 1000.0)
             cam.meters.faces_now = len(update.present) if self.config.events.mode == "tracks" else len(faces)
@@ -260,8 +263,11 @@ class Pipeline:
             cam.meters.classify_ms_per_face.add(per_face)
         cam.meters.faces_found += len(analysis.faces)
 
-    def _emit(self, events: list[FaceEvent]) -> None:
+    def _emit(self, events: list[FaceEvent], scale: tuple[float, float] = (1.0, 1.0)) -> None:
+        """Events to the outputs, their boxes in the source's pixels when the capture shrank the frame."""
         for event in events:
+            if scale != (1.0, 1.0):
+                event = replace(event, box=event.box.scaled(*scale))
             self.outputs.on_event(event)
 
     def _offer_frame(self, cam: Camera, frame: Frame, faces, update) -> None:
@@ -328,7 +334,7 @@ class Pipeline:
 
     def _end_tracks(self, cam: Camera, now_mono: float, now_wall: float) -> None:
         update = cam.tracker.flush(now_mono if cam.last_t is None or cam.capture.source.paced else cam.last_t)
-        self._emit(cam.policy.events(update, [], now_wall))
+        self._emit(cam.policy.events(update, [], now_wall), cam.scale)
 
     def shutdown(self) -> None:
         """Stop capture, drain queued frames, end open tracks, flush and close outputs. Bounded in time."""

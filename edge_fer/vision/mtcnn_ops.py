@@ -44,17 +44,30 @@ def sort_by_score(boxes: np.ndarray) -> np.ndarray:
     return boxes[np.argsort(boxes[:, 4])[::-1]]
 
 
-def pnet_proposals(bbox_reg: np.ndarray, face_prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
-    """Boxes where one P-Net map scores a face, regressed, in full-image pixels, sorted by score.
+def pnet_cells(bbox_reg: np.ndarray, face_prob: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+    """(ys, xs, regression rows, scores) of the map cells scoring above ``threshold``, in row-major order.
 
-    ``bbox_reg`` is (h, w, 4), ``face_prob`` (h, w). Each map cell is a 12 px window at stride 2 of the
-    scaled image; its corners are taken as (2x+1, 2y+1) and (2x+12, 2y+12) and moved by the regression
-    times 11 before scaling back, the reference's convention.
+    ``bbox_reg`` is (h, w, 4), ``face_prob`` (h, w); P-Net in tiles (:mod:`edge_fer.vision.mtcnn_pyramid`) takes
+    these per tile, so a large level's whole map is never held.
     """
     ys, xs = np.nonzero(face_prob > threshold)
+    return ys, xs, bbox_reg[ys, xs], face_prob[ys, xs]
+
+
+def pnet_proposals(bbox_reg: np.ndarray, face_prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """Boxes where one P-Net map scores a face, regressed, in full-image pixels, sorted by score."""
+    return cell_proposals(*pnet_cells(bbox_reg, face_prob, threshold), scale)
+
+
+def cell_proposals(ys: np.ndarray, xs: np.ndarray, reg: np.ndarray, prob: np.ndarray, scale: float) -> np.ndarray:
+    """Boxes of P-Net cells (:func:`pnet_cells`, row-major, as the reference finds them), sorted by score.
+
+    Each map cell is a 12 px window at stride 2 of the scaled image; its corners are taken as (2x+1, 2y+1) and
+    (2x+12, 2y+12) and moved by the regression times 11 before scaling back, the reference's convention.
+    """
     if ys.size == 0:
         return np.empty((0, 5), dtype=np.float64)
-    reg = bbox_reg[ys, xs].astype(np.float64)
+    reg = reg.astype(np.float64)
     left = (xs * PNET_STRIDE + 1).astype(np.float64)
     top = (ys * PNET_STRIDE + 1).astype(np.float64)
     right = (xs * PNET_STRIDE + PNET_CELL).astype(np.float64)
@@ -65,7 +78,7 @@ def pnet_proposals(bbox_reg: np.ndarray, face_prob: np.ndarray, scale: float, th
     out[:, 1] = top + reg[:, 1] * size
     out[:, 2] = right + reg[:, 2] * size
     out[:, 3] = bottom + reg[:, 3] * size
-    out[:, 4] = face_prob[ys, xs]
+    out[:, 4] = prob
     out = sort_by_score(out)
     out[:, :4] /= scale
     return out

@@ -17,21 +17,29 @@ size (:func:`pyramid_source`), so a 1920x1080 frame is read once instead of once
 float at full size; with ``exact`` the full-resolution normalised frame, the reference's arithmetic. A level
 larger than :data:`PNET_TILE` on a side goes through P-Net in overlapping tiles that give the same map, so
 onnxruntime's activation memory is bounded by the tile, not by the photo (a 6300x6300 still at min face 20
-asked it for gigabytes).
+asked it for gigabytes); given a threshold, each tile gives only the cells scoring above it, so neither is a
+large level's whole map held. Without the helper, levels are made one at a time and each is dropped once P-Net
+has read it; the helper, which makes them ahead, is used only while the first level is at most
+:data:`HELPER_MAX_PIXELS` (every camera frame up to 4K at the default smallest face), so a huge still never has
+its whole pyramid in memory at once.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from edge_fer.vision.mtcnn_ops import pnet_output_size, scaled_shape
+from edge_fer.vision.mtcnn_ops import pnet_cells, pnet_output_size, scaled_shape
 
 Level = tuple[float, int, int]  # scale, height, width
 HELPER_MIN_PIXELS = 128 * 128  # a smaller first level (a region scan) is done before a hand-off would pay
+HELPER_MAX_PIXELS = 4_000_000  # a larger first level is a still's: levels one at a time (48 MB of floats here)
+NORMALISE_ROWS_VALUES = 1 << 23  # uint8 values converted per step (8 MB): no full-frame temporary on a still
+FIXED_POINT_ABOVE = 3840 * 2160  # a larger pyramid source (a still's) is held in 16 bits instead of float32
+FIXED_ONE = 256  # a grey level in the 16-bit source
 PNET_TILE = 512  # P-Net input rows/columns per tile: about 100 MB of onnxruntime activations at most
 PNET_OUTPUTS = ["bbox_reg", "prob"]
 
@@ -54,13 +62,48 @@ class Helper:
             self._pool = None
 
 
-def normalised_rgb(bgr: np.ndarray) -> np.ndarray:
-    """The networks' input: RGB float32, (pixel - 127.5) / 128 (exact in float32, as the reference computes it)."""
+def _rgb_bands(bgr: np.ndarray):
+    """(first row, RGB uint8 copy) of successive bands of about :data:`NORMALISE_ROWS_VALUES` values, so that no
+    whole-frame temporary is made on the way to a converted frame."""
     import cv2
 
-    image = np.subtract(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.float32(127.5), dtype=np.float32)
-    image *= np.float32(1.0 / 128.0)
-    return image
+    rows = max(1, NORMALISE_ROWS_VALUES // max(1, bgr.shape[1] * bgr.shape[2]))
+    for top in range(0, bgr.shape[0], rows):
+        yield top, cv2.cvtColor(bgr[top : top + rows], cv2.COLOR_BGR2RGB)
+
+
+def normalised_rgb(bgr: np.ndarray) -> np.ndarray:
+    """The networks' input: RGB float32, (pixel - 127.5) / 128 (exact in float32, as the reference computes it).
+
+    Converted a band of rows at a time, so the only full-size allocation is the result (a whole-frame RGB copy
+    first was another 119 MB on a 40 MP still)."""
+    out = np.empty(bgr.shape, dtype=np.float32)
+    for top, rgb in _rgb_bands(bgr):
+        band = out[top : top + rgb.shape[0]]
+        np.subtract(rgb, np.float32(127.5), out=band, dtype=np.float32)
+        band *= np.float32(1.0 / 128.0)
+    return out
+
+
+def fixed_point_rgb(bgr: np.ndarray) -> np.ndarray:
+    """RGB uint16, 256 x pixel: half the bytes of :func:`normalised_rgb`, converted to it tile by tile
+    (:func:`as_input`); area resizes of it keep 1/256 of a grey level."""
+    out = np.empty(bgr.shape, dtype=np.uint16)
+    for top, rgb in _rgb_bands(bgr):
+        np.multiply(rgb, np.uint16(FIXED_ONE), out=out[top : top + rgb.shape[0]], dtype=np.uint16)
+    return out
+
+
+def as_input(part: np.ndarray) -> np.ndarray:
+    """A level or tile as the networks take it: a float32 one as it is (made contiguous), a 16-bit one
+    (:func:`fixed_point_rgb`) normalised; exactly :func:`normalised_rgb`'s values where it holds whole grey
+    levels, since (256 p - 32640) / 32768 and (p - 127.5) / 128 are both exact in float32."""
+    if part.dtype != np.uint16:
+        return np.ascontiguousarray(part)
+    out = part.astype(np.float32)
+    out -= np.float32(127.5 * FIXED_ONE)
+    out *= np.float32(1.0 / (128 * FIXED_ONE))
+    return out
 
 
 def pyramid_source(bgr: np.ndarray, first: Level | None) -> np.ndarray:
@@ -75,6 +118,11 @@ def pyramid_source(bgr: np.ndarray, first: Level | None) -> np.ndarray:
     change emotions on small faces, beyond what one grey level of noise in the frame does; at twice the
     size the differences are within that noise. The copy is rounded to uint8 before the area resize to
     each level averages that rounding away.
+
+    A copy of more than :data:`FIXED_POINT_ABOVE` pixels (a large still's: a 4K camera frame's never is) is kept
+    in 16 bits (:func:`fixed_point_rgb`), and so are its levels, converted to float tile by tile: 40 MP at min
+    face 20 took 476 MB as float32. Levels resized from it differ from the float ones by at most 1/512 of a grey
+    level.
     """
     import cv2
 
@@ -83,6 +131,8 @@ def pyramid_source(bgr: np.ndarray, first: Level | None) -> np.ndarray:
         h, w = scaled_shape(*bgr.shape[:2], scale)
         if (h, w) != bgr.shape[:2]:
             bgr = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+        if bgr.shape[0] * bgr.shape[1] > FIXED_POINT_ABOVE:
+            return fixed_point_rgb(bgr)
     return normalised_rgb(bgr)
 
 
@@ -96,13 +146,15 @@ def _resize(image: np.ndarray, level: Level) -> np.ndarray:
 
 
 def _levels(image: np.ndarray, plan: Sequence[Level], chained: bool):
-    """Each level's (1, h, w, 3) input, in plan order."""
+    """Each level's (1, h, w, 3) input, in plan order; a level the caller has dropped is not held here while the
+    next one is made."""
     source = image
     for level in plan:
         batch = _resize(source, level)
         if chained:
             source = batch[0]
         yield batch
+        del batch
 
 
 def _spans(n: int, tile: int) -> list[tuple[int, int, int, int]]:
@@ -122,28 +174,63 @@ def _spans(n: int, tile: int) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def pnet(session, batch: np.ndarray, tile: int = PNET_TILE) -> list[np.ndarray]:
-    """P-Net's [bbox_reg, prob] maps for one (1, h, w, 3) level, in tiles when a side is over ``tile``."""
+def pnet(session, batch: np.ndarray, tile: int = PNET_TILE, threshold: float | None = None):
+    """P-Net's [bbox_reg, prob] maps for one (1, h, w, 3) level, in tiles when a side is over ``tile``; with a
+    ``threshold``, only the cells scoring above it (:func:`~edge_fer.vision.mtcnn_ops.pnet_cells`, the same
+    cells in the same order as from the whole map)."""
     _, height, width, _ = batch.shape
     rows, cols = _spans(height, tile), _spans(width, tile)
     if len(rows) == 1 and len(cols) == 1:
-        return session.run(PNET_OUTPUTS, {"input": batch})
+        maps = session.run(PNET_OUTPUTS, {"input": as_input(batch)})
+        return maps if threshold is None else pnet_cells(maps[0][0], maps[1][0, :, :, 1], threshold)
+    if threshold is not None:
+        return _tiled_cells(session, batch, rows, cols, threshold)
     maps = [np.empty((1, rows[-1][3], cols[-1][3], depth), dtype=np.float32) for depth in (4, 2)]
     for r0, r1, m0, m1 in rows:
         for c0, c1, n0, n1 in cols:
-            part = session.run(PNET_OUTPUTS, {"input": np.ascontiguousarray(batch[:, r0:r1, c0:c1])})
+            part = session.run(PNET_OUTPUTS, {"input": as_input(batch[:, r0:r1, c0:c1])})
             for whole, piece in zip(maps, part):
                 whole[:, m0:m1, n0:n1] = piece[:, : m1 - m0, : n1 - n0]
     return maps
 
 
+def _tiled_cells(session, batch: np.ndarray, rows, cols, threshold: float) -> tuple[np.ndarray, ...]:
+    """The cells above ``threshold`` of every tile, in the whole map's coordinates and row-major order."""
+    found = []
+    for r0, r1, m0, m1 in rows:
+        for c0, c1, n0, n1 in cols:
+            reg, prob = session.run(PNET_OUTPUTS, {"input": as_input(batch[:, r0:r1, c0:c1])})
+            ys, xs, cell_reg, cell_prob = pnet_cells(
+                reg[0, : m1 - m0, : n1 - n0], prob[0, : m1 - m0, : n1 - n0, 1], threshold
+            )
+            found.append((ys + m0, xs + n0, cell_reg, cell_prob))
+    ys, xs, reg, prob = (np.concatenate(column) for column in zip(*found))
+    order = np.lexsort((xs, ys))
+    return ys[order], xs[order], reg[order], prob[order]
+
+
+def _one_by_one(session, levels: Iterator[np.ndarray], threshold: float | None) -> Iterator:
+    for level in levels:
+        result = pnet(session, level, threshold=threshold)
+        del level  # before the next level is made
+        yield result
+
+
 def run_pnet(
-    session, image: np.ndarray, plan: Sequence[Level], helper: Helper | None, chained: bool = False
-) -> list[list[np.ndarray]]:
-    """P-Net's [bbox_reg, prob] for each level of ``plan``, in plan order, the levels resized from ``image``
-    (normalised RGB float32, the frame or a :func:`pyramid_source`)."""
-    if helper is None or len(plan) < 2 or plan[0][1] * plan[0][2] < HELPER_MIN_PIXELS:
-        return [pnet(session, level) for level in _levels(image, plan, chained)]
+    session,
+    image: np.ndarray,
+    plan: Sequence[Level],
+    helper: Helper | None,
+    chained: bool = False,
+    threshold: float | None = None,
+) -> Iterator:
+    """P-Net's [bbox_reg, prob] (or, with a ``threshold``, its cells above it) for each level of ``plan``, in plan
+    order, the levels resized from ``image`` (normalised RGB float32, the frame or a :func:`pyramid_source`).
+
+    Without the helper the levels are made as the iterator is read, so only one is held at a time."""
+    first = plan[0][1] * plan[0][2] if plan else 0
+    if helper is None or len(plan) < 2 or not HELPER_MIN_PIXELS <= first <= HELPER_MAX_PIXELS:
+        return _one_by_one(session, _levels(image, plan, chained), threshold)
 
     count = len(plan)
     levels: list[np.ndarray | None] = [None] * count
@@ -171,7 +258,8 @@ def run_pnet(
             for event in ready:  # never leave the calling thread waiting, even after an error
                 event.set()
         while (k := take(from_small_end=True)) is not None:
-            results[k] = pnet(session, levels[k])
+            results[k] = pnet(session, levels[k], threshold=threshold)
+            levels[k] = None
 
     future = helper.submit(helper_work)
     try:
@@ -179,10 +267,11 @@ def run_pnet(
             ready[k].wait()
             if levels[k] is None:
                 break  # the helper failed; its exception is raised below
-            results[k] = pnet(session, levels[k])
+            results[k] = pnet(session, levels[k], threshold=threshold)
+            levels[k] = None
     finally:
         future.result()
-    return results  # type: ignore[return-value]
+    return iter(results)
 
 
 def run_batch(session, outputs: list[str], batch: np.ndarray, helper: Helper | None, min_split: int = 48) -> list:

@@ -64,6 +64,10 @@ class Box:
         x2, y2 = min(max(self.x2, 0.0), width), min(max(self.y2, 0.0), height)
         return Box.from_xyxy(x1, y1, x2, y2)
 
+    def scaled(self, sx: float, sy: float) -> Box:
+        """The box with x and width times ``sx``, y and height times ``sy``."""
+        return Box(self.x * sx, self.y * sy, self.w * sx, self.h * sy)
+
     def as_list(self, ndigits: int = 1) -> list[float]:
         return [round(self.x, ndigits), round(self.y, ndigits), round(self.w, ndigits), round(self.h, ndigits)]
 

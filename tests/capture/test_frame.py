@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge_fer.capture.frame import BadFrame, Frame, as_bgr
+from edge_fer.capture.frame import BadFrame, Frame, as_bgr, fit_pixels
 from tests.clips import astronaut
 
 
@@ -22,6 +22,8 @@ def test_frame_holds_a_real_image():
         ({"image": np.zeros((4, 4), np.uint8)}, "HxWx3"),
         ({"image": np.zeros((4, 4, 3), np.float32)}, "HxWx3"),
         ({"image": np.zeros((0, 4, 3), np.uint8)}, "HxWx3"),
+        ({"scale": (0.0, 1.0)}, "scale"),
+        ({"scale": (1.0, float("inf"))}, "scale"),
     ],
 )
 def test_frame_rejects_bad_fields(kwargs, match):
@@ -57,3 +59,15 @@ def test_as_bgr_converts_harmless_variants():
 def test_as_bgr_refuses_broken_images(image, match):
     with pytest.raises(BadFrame, match=match):
         as_bgr(image)
+
+
+def test_fit_pixels_shrinks_only_what_is_over_the_limit_and_says_by_how_much():
+    image = np.zeros((4320, 7680, 3), np.uint8)
+    fitted, (sx, sy) = fit_pixels(image, 3840 * 2160)
+    assert fitted.shape == (2160, 3840, 3) and (sx, sy) == (2.0, 2.0)
+    odd, (sx, sy) = fit_pixels(np.zeros((1001, 3001, 3), np.uint8), 1_000_000)
+    assert odd.shape[0] * odd.shape[1] <= 1_000_000 and abs(odd.shape[1] / odd.shape[0] - 3001 / 1001) < 0.01
+    assert (sx, sy) == (3001 / odd.shape[1], 1001 / odd.shape[0])  # exact per axis, for boxes
+    small = astronaut()
+    assert fit_pixels(small, 512 * 512) == (small, (1.0, 1.0))
+    assert fit_pixels(small, None)[0] is small

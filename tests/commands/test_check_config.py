@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from edge_fer.cli import main
@@ -43,9 +44,33 @@ def test_set_overrides_are_checked_too(tmp_path, capsys):
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["cameras"][0]["source"] == "0" and shown["tracking"]["min_hits"] == 7
     assert main(["check-config", str(SAMPLE), "--set", "tracking.min_hits=0"]) == 78
-    assert "command line: tracking.min_hits: Input should be greater than or equal to 1 (got 0)" in (
+    assert "check-config: --set tracking.min_hits: Input should be greater than or equal to 1 (value not shown)" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    "item, key, code",
+    [
+        ("cameras[0].fps=hunter2secret", "cameras[0].fps", 78),
+        ("mqtt=hunter2secret", "mqtt", 78),
+        ("mqtt={hunter2secret: 1}", "mqtt", 78),
+        ("cameras=[{fps: hunter2secret}]", "cameras", 78),
+        ("http.token={a: hunter2secret}", "http.token", 78),
+        ("mqtt.url=mqtt://u:hunter2secret@h:99999", "mqtt.url", 78),
+        ("mqtt.pasword=hunter2secret", "mqtt.pasword", 78),
+        ("hunter2secret", None, 2),
+    ],
+    ids=["number", "section", "key-in-value", "list", "mapping", "url", "typo", "no-equals"],
+)
+def test_a_mistyped_set_names_its_key_and_never_its_value(capsys, item, key, code):
+    """A ``--set`` may carry a password or a token. Before, check-config printed ``(got 'hunter2secret')``, the
+    key paths inside a mapping value, and the whole item when it had no ``=``."""
+    assert main(["check-config", str(SAMPLE), "--quiet", "--set", item]) == code
+    out, err = capsys.readouterr()
+    assert "hunter2" not in out + err
+    (line,) = err.splitlines()
+    assert line.startswith(f"check-config: --set {key}:" if key else "check-config: --set expects KEY=VALUE")
 
 
 def test_installed_command_exits_78_and_lists_every_problem(tmp_path):

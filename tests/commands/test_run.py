@@ -144,10 +144,9 @@ def test_missing_video_file_is_a_clear_error(tmp_path):
 
 
 def test_set_applies_overrides_to_the_config():
-    from edge_fer.commands.run import set_overrides_problem
-    from edge_fer.config.loading import load_config
+    from edge_fer.config.loading import apply_assignments, load_config
 
-    config = set_overrides_problem(load_config(None), ["tracking.min_hits=5", "cameras[0].source=demo:2"])
+    config = apply_assignments(load_config(None), ["tracking.min_hits=5", "cameras[0].source=demo:2"])
     assert config.tracking.min_hits == 5
     assert config.cameras[0].source == "demo:2"
 

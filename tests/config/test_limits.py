@@ -55,6 +55,18 @@ def test_names_at_their_limits_are_accepted():
     assert len(config.device) == MAX_NAME_CHARS and len(config.mqtt.topic_prefix) == MAX_PREFIX_CHARS
 
 
+def test_the_frame_size_limit_defaults_to_4k_and_refuses_a_requested_size_over_it():
+    assert parse_config({}).cameras[0].max_frame_pixels == 3840 * 2160
+    ok = parse_config({"cameras": [{"source": "demo", "width": 3840, "height": 2160}]})
+    assert ok.cameras[0].width == 3840
+    found = problems({"cameras": [{"source": "demo", "width": 7680, "height": 4320}]})
+    assert len(found) == 1 and "cameras[0].max_frame_pixels" in found[0], found
+    assert "raise max_frame_pixels to at least 33177600" in found[0]
+    raised = {"source": "demo", "width": 7680, "height": 4320, "max_frame_pixels": 7680 * 4320}
+    assert parse_config({"cameras": [raised]}).cameras[0].max_frame_pixels == 33_177_600
+    assert "max_frame_pixels" in problems({"cameras": [{"max_frame_pixels": 10**9}]})[0]
+
+
 def _fifo(path):
     os.mkfifo(path)
 

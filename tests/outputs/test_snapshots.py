@@ -3,6 +3,7 @@ from the frames; the disk cap; and the real daemon on the demo writing them."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import cv2
@@ -60,6 +61,20 @@ def test_a_start_and_a_peak_picture_per_track(tmp_path):
     sink.on_event(event("end", 3, emotion="surprise", confidence=0.9, frame=9))
     assert [p.name for p in sink.written][1] == "cam0_20261130-055022_3_peak_surprise.jpg"
     assert cv2.imread(str(sink.written[1])).shape == picture.shape
+
+
+def test_a_shrunk_frame_is_cropped_where_the_event_box_in_source_pixels_says(tmp_path):
+    """A camera over ``max_frame_pixels``: events carry boxes of the 1024x1024 source, the frame is the 512x512
+    image it was shrunk to (scale 2); the picture is the face, not a region twice as far from the corner."""
+    sink = SnapshotSink(SnapshotSettings(enabled=True, margin=0.0), tmp_path)
+    source_box = Box(BOX.x * 2, BOX.y * 2, BOX.w * 2, BOX.h * 2)
+    sink.on_event(dataclasses.replace(event("start", 1), box=source_box))
+    shrunk = Frame("cam0", 0, 100.0, T_WALL, factories.astronaut_bgr(), (2.0, 2.0))
+    sink.on_frame(shrunk, shrunk.image)
+    (start,) = sink.written
+    picture = cv2.imread(str(start)).astype(float)
+    expected = shrunk.image[65 : 65 + 107, 180 : 180 + 85].astype(float)
+    assert picture.shape == expected.shape and abs(picture - expected).mean() < 8  # JPEG's loss, same place
 
 
 def test_the_oldest_snapshots_go_past_the_cap(tmp_path):

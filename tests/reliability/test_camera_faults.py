@@ -15,8 +15,9 @@ import pytest
 from edge_fer.config.loading import parse_config
 from edge_fer.outputs.runner import OutputRunner
 from edge_fer.runtime.pipeline import Pipeline
+from edge_fer.vision.types import Box
 from tests.mosquitto import Subscriber, free_port
-from tests.photos import moving_face_scenes
+from tests.photos import make_scene, moving_face_scenes
 from tests.recording import ListOutput
 from tests.reliability.harness import DaemonProcess, write_config
 from tests.scripted import End, Gone, ScriptedSource, Stall
@@ -233,3 +234,22 @@ def test_frames_of_the_wrong_shape_dtype_or_size_are_rejected_counted_and_infere
     assert max(e.frame for e in faces) == usable - 1, "the last good frame, after every bad one, was analysed"
     assert "could not be processed" not in caplog.text
     assert "rejected a frame" in caplog.text
+
+
+def test_frames_over_max_frame_pixels_are_shrunk_and_events_keep_the_sources_coordinates(analyzer, caplog):
+    """A 4K source with a limit of 960x540: nothing after the capture holds a 4K frame (the queue, the detector,
+    the preview and recording get 960x540), the face is found, and its event boxes are in the 4K frame's pixels.
+    One line says so, however many frames come. Before: no such setting; an 8000x8000 stream took 3.3 GB."""
+    scene = make_scene(3840, 2160, faces=[(1900, 1000, 480, False)], background="coffee", seed=1)
+    source = ScriptedSource([scene.bgr] * 6 + [End()], live=False, paced=False)
+    config = {"cameras": [{"source": "demo", "max_frame_pixels": 960 * 540}], "events": {"mode": "every_frame"}}
+    sink = ListOutput(watch=["cam0"])
+    pipeline, _ = run_scripted(analyzer, sink, source, config)
+    assert pipeline.run() == 0
+    assert {image.shape for _, _, image in sink.frames} == {(540, 960, 3)}
+    faces = [e for e in sink.events if e.type == "face"]
+    assert len(faces) == 6
+    truth = Box(*scene.faces[0].box)
+    assert all(e.box.iou(truth) > 0.7 for e in faces), [(e.box, truth) for e in faces]
+    lines = [r for r in caplog.records if "max_frame_pixels" in r.getMessage()]
+    assert len(lines) == 1 and "3840x2160 frames" in lines[0].getMessage() and "960x540" in lines[0].getMessage()

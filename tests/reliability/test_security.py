@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edge_fer.cli import main
-from tests.mosquitto import MOSQUITTO_PASSWD, Subscriber
+from tests.mosquitto import MOSQUITTO_PASSWD, Subscriber, free_port
 from tests.reliability.harness import DaemonProcess, write_config
 
 SIOCGIFADDR = 0x8915
@@ -167,24 +167,54 @@ def mqtt_section(kind: str, tmp_path: Path, broker, password: str) -> tuple[dict
 @pytest.mark.parametrize(
     "kind", ["password_env", "password_file", "credential", "url_substitution", "command_line_url"]
 )
-def test_the_mqtt_password_is_never_logged_nor_printed(secured_broker, password, tmp_path, capsys, monkeypatch, kind):
+def test_no_secret_reaches_the_log_at_debug_from_any_source(
+    secured_broker, password, tmp_path, capsys, monkeypatch, kind
+):
+    """One run per way of giving the MQTT password, each also holding every other secret a config can: a camera
+    URL's password from the environment, the preview token and the metrics token, both used by clients (in
+    the query, as a bearer, %-encoded differently, and guessed short). Nothing of them in the debug log, nor
+    in ``check-config``'s output."""
     section, env, args = mqtt_section(kind, tmp_path, secured_broker, password)
+    camera_pw, token, metrics_token = (f"{what}-{uuid.uuid4().hex}" for what in ("cam", "tok", "met"))
+    env = {**env, "RELIABILITY_CAM_PW": camera_pw}
     path = write_config(
         tmp_path / "edge-fer.yaml",
-        {"device": "secure", "cameras": [{"name": "cam0", "source": "demo"}], "mqtt": section},
+        {
+            "device": "secure",
+            "cameras": [
+                {"name": "cam0", "source": "demo"},
+                {"name": "gate", "source": f"http://viewer:${{RELIABILITY_CAM_PW}}@127.0.0.1:{free_port()}/mjpg"},
+            ],
+            "mqtt": section,
+            "http": {"enabled": True, "port": 0, "token": token},
+            "metrics": {"enabled": True, "port": 0, "token": metrics_token},
+        },
     )
     sub = Subscriber(secured_broker.port, ["edge-fer/secure/#"], auth=("reader", "reader-pw")).start()
     try:
         with DaemonProcess("--config", str(path), "--log-level", "debug", *args, env=env) as daemon:
             sub.wait_for(lambda ms: any(m.topic.endswith("/face") for m in ms), timeout=30)  # authenticated
+            daemon.wait_stderr("gate: reconnecting")  # the camera's URL, password and all, went through the log
+            preview = int(re.search(r":(\d+)/", daemon.wait_stderr("HTTP preview at http://").text).group(1))
+            metrics = int(re.search(r":(\d+)/", daemon.wait_stderr("metrics: /metrics").text).group(1))
+            assert get(preview, f"/stats.json?token={token}")[0] == 200
+            assert get(preview, "/stats.json", {"Authorization": f"Bearer {token}"})[0] == 200
+            assert get(preview, f"/stats.json?token=%74{token[1:]}")[0] == 200  # 't' %-encoded
+            assert get(preview, f"/stats.json?token={token[:-1]}")[0] == 401  # a guess one short
+            assert get(metrics, "/metrics", {"Authorization": f"Bearer {metrics_token}"})[0] == 200
+            assert get(metrics, "/metrics", {"Authorization": f"Bearer {metrics_token[:-1]}"})[0] == 401
             daemon.signal(signal.SIGTERM)
             assert daemon.wait(20) == 0, daemon.stderr
     finally:
         sub.stop()
     assert "DEBUG" in daemon.stderr and "MQTT: connected to" in daemon.stderr
-    assert password not in daemon.stderr
+    assert "viewer:***@" in daemon.stderr  # the camera URL was logged, masked
+    for secret in (password, camera_pw, token[:-1], metrics_token[:-1]):  # a guess's text is within the secret
+        assert secret not in daemon.stderr
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["check-config", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert "mqtt:" in out and password not in out + err
+    assert "mqtt:" in out
+    for secret in (password, camera_pw, token, metrics_token):
+        assert secret not in out + err

@@ -266,12 +266,12 @@ def test_pnet_runner_raises_a_helper_failure_instead_of_hanging():
     from edge_fer.vision.onnx_session import bundled_model, open_session
 
     session = open_session(bundled_model("mtcnn_pnet.onnx"))
-    image = np.zeros((100, 120, 3), dtype=np.float32)
+    image = np.zeros((300, 360, 3), dtype=np.float32)  # a first level big enough for the helper to take part
     helper = Helper()
     try:
-        good = run_pnet(session, image, [(0.5, 50, 60), (0.25, 25, 30)], helper)
-        assert [out[1].shape for out in good] == [(1, 20, 25, 2), (1, 8, 10, 2)]
+        good = list(run_pnet(session, image, [(0.5, 150, 180), (0.25, 75, 90)], helper))
+        assert [out[1].shape for out in good] == [(1, 70, 85, 2), (1, 33, 40, 2)]
         with pytest.raises(cv2.error):
-            run_pnet(session, image, [(0.5, 50, 60), (0.2, 0, 24), (0.1, 12, 12)], helper)
+            list(run_pnet(session, image, [(0.5, 150, 180), (0.2, 0, 24), (0.1, 12, 12)], helper))
     finally:
         helper.close()

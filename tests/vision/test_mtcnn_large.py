@@ -43,6 +43,62 @@ def test_pnet_in_tiles_gives_the_whole_map(pnet_session, shape):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_pnet_cells_from_tiles_are_the_whole_maps_cells_in_the_same_order(pnet_session):
+    """Tiles give only their cells above the threshold; put together they are the whole map's, row-major, as
+    ``np.nonzero`` finds them there (the order the reference's score sort starts from)."""
+    image = np.random.default_rng(8).standard_normal((1, 170, 230, 3)).astype(np.float32)
+    reg, prob = pyramid.pnet(pnet_session, image, tile=10_000)
+    whole = ops.pnet_cells(reg[0], prob[0, :, :, 1], 0.05)
+    tiled = pyramid.pnet(pnet_session, image, tile=40, threshold=0.05)
+    assert whole[0].size > 50
+    for a, b in zip(whole[:2], tiled[:2]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(whole[2:], tiled[2:]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_16_bit_source_holds_the_float_sources_values():
+    bgr = np.random.default_rng(9).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    fixed = pyramid.fixed_point_rgb(bgr)
+    assert fixed.dtype == np.uint16
+    np.testing.assert_array_equal(pyramid.as_input(fixed), pyramid.normalised_rgb(bgr))  # bit for bit
+    shrunk = cv2.resize(fixed, (35, 25), interpolation=cv2.INTER_AREA)
+    expected = cv2.resize(pyramid.normalised_rgb(bgr), (35, 25), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(pyramid.as_input(shrunk), expected, atol=1 / 512 / 128 + 1e-6)
+
+
+def test_a_large_stills_pyramid_is_16_bit_and_finds_the_same_faces(monkeypatch):
+    """Above 4K the source is 16-bit (half the memory); the faces are those of the float source within a
+    hundredth of a pixel here (at most 1.2 px on 3400 px faces of real photos scaled to 4000 px)."""
+    scene = make_scene(
+        4000,
+        3000,
+        faces=[(800, 700, 300, False), (2500, 1500, 60, True), (3500, 2500, 40, False, "camera")],
+        background="coffee",
+        seed=2,
+    )
+    with MtcnnDetector(DetectorSettings(min_face_size=20)) as detector:
+        plan = detector.pyramid(3000, 4000)
+        assert pyramid.pyramid_source(scene.bgr, plan[0]).dtype == np.uint16
+        sixteen = detector.detect_array(scene.bgr)
+        monkeypatch.setattr(pyramid, "FIXED_POINT_ABOVE", 10**9)
+        assert pyramid.pyramid_source(scene.bgr, plan[0]).dtype == np.float32
+        floats = detector.detect_array(scene.bgr)
+    assert sixteen.shape == floats.shape == (3, 15)
+    np.testing.assert_allclose(sixteen, floats, atol=0.05)
+
+
+def test_without_the_helper_levels_are_made_one_at_a_time(pnet_session):
+    """The iterator makes a level only when it is read: a plan whose second level cannot be made still gives
+    its first (with the helper, every level was made ahead and held together)."""
+    image = np.zeros((300, 360, 3), dtype=np.float32)
+    levels = pyramid.run_pnet(pnet_session, image, [(0.5, 150, 180), (0.2, 0, 24)], None, threshold=0.6)
+    ys, xs, reg, prob = next(levels)
+    assert ys.shape == xs.shape == prob.shape and reg.shape == (ys.size, 4)
+    with pytest.raises(cv2.error):
+        next(levels)
+
+
 def test_crops_from_the_bgr_frame_equal_crops_of_the_normalised_frame():
     bgr = np.random.default_rng(4).integers(0, 256, (60, 80, 3), dtype=np.uint8)
     boxes = np.array([[10.2, 5.7, 40.1, 35.6], [-8.0, 30.0, 20.0, 70.0], [50.5, 10.0, 95.0, 55.0]])
