@@ -88,7 +88,22 @@ class SnapshotQueue:
         self.waiting.extendleft(reversed(messages))
 
 
-class Outbox:
+class SnapshotCounts:
+    """What both outboxes say of their :class:`SnapshotQueue` (``self._snapshots``)."""
+
+    _snapshots: SnapshotQueue
+
+    @property
+    def snapshots(self) -> int:
+        """Snapshots waiting (not in flight)."""
+        return len(self._snapshots)
+
+    @property
+    def snapshots_dropped(self) -> int:
+        return self._snapshots.dropped
+
+
+class Outbox(SnapshotCounts):
     """Events in arrival order, bounded to ``capacity`` (oldest dropped); retained messages, latest per topic."""
 
     durable = False
@@ -104,15 +119,6 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._events) + len(self._retained) + len(self._snapshots)
-
-    @property
-    def snapshots(self) -> int:
-        """Snapshots waiting (not in flight)."""
-        return len(self._snapshots)
-
-    @property
-    def snapshots_dropped(self) -> int:
-        return self._snapshots.dropped
 
     @property
     def snapshot_bound(self) -> str:

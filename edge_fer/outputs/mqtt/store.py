@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from edge_fer.logs import Throttle
-from edge_fer.outputs.mqtt.outbox import DEFAULT_SNAPSHOT_BYTES, Message, Outbox, SnapshotQueue
+from edge_fer.outputs.mqtt.outbox import DEFAULT_SNAPSHOT_BYTES, Message, Outbox, SnapshotCounts, SnapshotQueue
 from edge_fer.outputs.mqtt.queuefile import OutboxLocked, OutboxStoreError, connect, state_directory, take_lock
 
 log = logging.getLogger("edge_fer.mqtt")
@@ -47,7 +47,7 @@ def _size(msg: Message) -> int:
     return len(msg.topic.encode()) + len(msg.payload)
 
 
-class DurableOutbox:
+class DurableOutbox(SnapshotCounts):
     """The :class:`~edge_fer.outputs.mqtt.outbox.Outbox` interface over a SQLite file, bounded by bytes and age."""
 
     durable = True
@@ -118,15 +118,6 @@ class DurableOutbox:
 
     def __len__(self) -> int:
         return self.events + len(self._retained) + len(self._snapshots)
-
-    @property
-    def snapshots(self) -> int:
-        """Snapshots waiting (not in flight)."""
-        return len(self._snapshots)
-
-    @property
-    def snapshots_dropped(self) -> int:
-        return self._snapshots.dropped
 
     @property
     def snapshot_bound(self) -> str:
