@@ -21,6 +21,13 @@ def _command_line(argv: list[str]) -> str:
     return "python -m export " + " ".join(shlex.quote(a) for a in argv)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def _cmd_mtcnn(args: argparse.Namespace, argv: list[str]) -> int:
     from export.mtcnn_nets import MTCNN_VERSION, NETS, export_net
     from export.onnx_tools import sha256_file, update_manifest
@@ -82,6 +89,43 @@ def _cmd_emotion(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _cmd_quantize(args: argparse.Namespace, argv: list[str]) -> int:
+    from edge_fer.bundled import emotion_model_path
+    from export.onnx_tools import sha256_file, update_manifest
+    from export.quantize import quantize_emotion, read_faces, training_faces
+
+    src = emotion_model_path(args.model)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"{out.parent}: no such folder; create it first")
+    calibration, check = training_faces(Path(args.data), args.images, args.seed)
+    provenance = {
+        "source_sha256": sha256_file(src),
+        "calibration": f"{len(calibration)} faces of {args.data}/train drawn with seed {args.seed}, half mirrored",
+    }
+    result = quantize_emotion(
+        src, out, read_faces(calibration), read_faces(check), args.name or f"{src.stem}_int8", provenance
+    )
+    if args.manifest:
+        update_manifest(
+            out.parent / "manifest.json",
+            out.name,
+            {
+                "sha256": sha256_file(out),
+                "source": f"int8 form of {src.name} (sha256 {provenance['source_sha256']}), calibrated on FER2013 "
+                f"train ({provenance['calibration']})",
+                "license": args.license,
+                "command": _command_line(argv),
+                "parity": result.as_dict(),
+            },
+        )
+    print(
+        f"{out}: top emotion as the float model's on {result.top1_agreement:.1%} of {result.check_images} other "
+        f"training faces, max |diff| {result.max_abs_diff:.3g}, mean {result.mean_abs_diff:.3g}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -117,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="model name recorded in the metadata (default: file stem)")
     p.set_defaults(func=_cmd_emotion)
 
+    p = sub.add_parser("quantize", help="write the int8 form of an emotion model, calibrated on training faces")
+    p.add_argument("model", help="the float ONNX emotion model (a file or a bundled name such as compact)")
+    p.add_argument("--data", required=True, help="FER2013 root (ROOT/train/<label>/*): calibration faces")
+    p.add_argument("--out", required=True, help="the int8 ONNX file to write")
+    p.add_argument("--images", type=_positive, default=512, help="faces to calibrate on, and as many to check (512)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the draw of the faces (0)")
+    p.add_argument("--name", help="model name recorded in the metadata (default: the source's file stem + _int8)")
+    p.add_argument("--manifest", action="store_true", help="record provenance in manifest.json beside --out")
+    p.add_argument(
+        "--license",
+        default="MIT (edge-fer); trained on FER2013, research data without an explicit licence",
+        help="licence recorded with --manifest",
+    )
+    p.set_defaults(func=_cmd_quantize)
+
     from export.train_cli import add_report_arguments, add_train_arguments, cmd_report, cmd_train
 
     p = sub.add_parser("train", help="train an emotion model on FER2013 (folders or fer2013.csv), resumable")
@@ -141,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     _quiet_tensorflow()
+    from edge_fer.bundled import ModelError
     from export.onnx_tools import ParityError
 
     try:
@@ -148,6 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     except ParityError as exc:
         print(f"export failed parity: {exc}", file=sys.stderr)
         return 3
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ModelError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 2

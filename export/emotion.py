@@ -89,6 +89,8 @@ def export_keras(model_path: str | Path, out_path: str | Path, meta: EmotionMeta
     import tensorflow as tf
     import tf2onnx
 
+    from export.emotion_graph import squeeze_excite_to_conv
+
     model = load_keras_model(model_path)
     in_shape = tuple(model.inputs[0].shape)
     if len(in_shape) != 4:
@@ -112,6 +114,8 @@ def export_keras(model_path: str | Path, out_path: str | Path, meta: EmotionMeta
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
     rename_input(proto, "input")
     rename_outputs(proto, ["scores"])
+    # Exact: the squeeze-excite gates in NCHW, without tf2onnx's transposes (the parity check below covers it).
+    squeeze_excite_to_conv(proto)
     set_metadata(proto, meta.props(int(width), int(height)))
     proto.producer_name = "edge-fer export"
     onnx.checker.check_model(proto)

@@ -79,6 +79,11 @@ def test_one_epoch_then_resume_then_export(tf, tmp_path):
     x = (np.stack([face_crop(3, 0), face_crop(5, 1)])[..., None].astype(np.float32) - 127.5) / 127.5
     probs = session.run(None, {"input": x})[0]
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    import onnx
+
+    # The squeeze-excite gates were rewritten into NCHW convolutions (export/emotion_graph.py), under parity.
+    ops = [n.op_type for n in onnx.load(str(run / "model.onnx")).graph.node]
+    assert "Transpose" not in ops and ops.count("Conv") == 11 + 2 * 3
 
     renamed = export_cli("report", str(run), "--export", "--name", "my_compact")
     assert renamed.returncode == 0, renamed.stderr
