@@ -17,10 +17,15 @@ BUNDLED = (
     "mtcnn_onet.onnx",
     "emotion_mini_xception.onnx",
     "emotion_compact.onnx",
+    "emotion_compact_int8.onnx",
 )
 # Short names a config or ``--model`` may use for the bundled emotion models, instead of a path into
 # site-packages that changes with every Python upgrade.
-EMOTION_MODELS = {"compact": "emotion_compact.onnx", "mini_xception": "emotion_mini_xception.onnx"}
+EMOTION_MODELS = {
+    "compact": "emotion_compact.onnx",
+    "compact_int8": "emotion_compact_int8.onnx",
+    "mini_xception": "emotion_mini_xception.onnx",
+}
 # What ``classifier.models: []`` means; MODELS.md holds the measurements behind the choice.
 DEFAULT_EMOTION_MODELS = ("compact", "mini_xception")
 # Mirror averaging adds a point of accuracy for twice the classifier cost; with the default pair that cost

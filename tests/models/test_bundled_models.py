@@ -23,8 +23,16 @@ def test_shipped_file_matches_recorded_sha256(filename):
     assert sha256(bundled_model(filename)) == entry["sha256"]
     for key in ("source", "license", "command", "parity"):
         assert entry[key], f"{filename}: manifest lacks {key}"
-    assert entry["parity"]["samples"] >= 32
-    assert entry["parity"]["max_abs_diff"] <= 1e-4
+    parity = entry["parity"]
+    if "top1_agreement" in parity:
+        # An int8 model is not the float maths: its check is agreement with its float source on faces
+        # it was not calibrated on (python -m export quantize).
+        assert parity["check_images"] >= 512 and parity["calibration_images"] >= 512
+        assert parity["top1_agreement"] >= 0.97
+        assert manifest()[filename.replace("_int8", "")]["sha256"] in entry["source"]
+    else:
+        assert parity["samples"] >= 32
+        assert parity["max_abs_diff"] <= 1e-4
 
 
 @pytest.mark.parametrize("filename", BUNDLED)
@@ -46,6 +54,7 @@ def test_manifest_lists_only_shipped_files():
         ("mtcnn_onet.onnx", (3, 48, 48, 3), {"bbox_reg": (3, 4), "landmarks": (3, 10), "prob": (3, 2)}),
         ("emotion_mini_xception.onnx", (4, 64, 64, 1), {"scores": (4, 7)}),
         ("emotion_compact.onnx", (3, 48, 48, 1), {"scores": (3, 7)}),
+        ("emotion_compact_int8.onnx", (3, 48, 48, 1), {"scores": (3, 7)}),
     ],
 )
 def test_model_runs_with_expected_io(filename, shape, outputs):
@@ -70,6 +79,12 @@ def test_model_runs_with_expected_io(filename, shape, outputs):
         (
             "emotion_compact.onnx",
             "compact_fer",
+            ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
+            [48, 48],
+        ),
+        (
+            "emotion_compact_int8.onnx",
+            "compact_int8_fer",
             ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
             [48, 48],
         ),
@@ -103,3 +118,14 @@ def test_corrupt_model_is_a_clear_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ModelError, match=r"bad\.onnx: not a usable ONNX model"):
         open_session(path)
+
+
+def test_int8_model_names_its_float_source_and_calibration():
+    meta = metadata(open_session(bundled_model("emotion_compact_int8.onnx")))
+    facts = json.loads(meta["edge_fer.quantization"])
+    assert facts["source_sha256"] == manifest()["emotion_compact.onnx"]["sha256"]
+    assert "512 faces" in facts["calibration"] and "/train" in facts["calibration"]
+    assert json.loads(meta["edge_fer.training"]) == json.loads(
+        metadata(open_session(bundled_model("emotion_compact.onnx")))["edge_fer.training"]
+    )
+    assert manifest()["emotion_compact_int8.onnx"]["command"].startswith("python -m export quantize compact ")
