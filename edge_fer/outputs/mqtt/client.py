@@ -299,11 +299,12 @@ class MqttPublisher:
 
     def _callback_failed(self, name: str, exc: BaseException) -> None:
         """A bug in one of our callbacks: logged with its traceback, counted, and the publisher's problem
-        (``last_error``) until a connect succeeds, so it shows in the stats and ``/stats.json``."""
+        (``last_error``) until a connect succeeds, so it shows in the stats and ``/stats.json``. Logged
+        before it is counted, so whoever sees the count can find the log line (a test raced on this)."""
+        log.error("MQTT: %s raised %s; please report this as a bug", name.lstrip("_"), type(exc).__name__, exc_info=exc)
         with self._lock:
             self._counts["callback_errors"] += 1
             self._last_error = f"internal error in MQTT {name.lstrip('_')}: {type(exc).__name__}: {exc}"
-        log.error("MQTT: %s raised %s; please report this as a bug", name.lstrip("_"), type(exc).__name__, exc_info=exc)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
