@@ -133,14 +133,16 @@ class Rediscovery:
         self._waiting = 0  # announcements not answered yet
         self.coalesced = 0  # announcements answered by a republish made for an earlier one
 
-    def announce(self, now: float) -> bool:
-        """True when this announcement should be answered now."""
+    def announce(self, now: float) -> int:
+        """How many announcements a republish now answers, this one included (0: wait for :meth:`due`).
+        One answered at once also answers those still waiting: the expirer may not have ticked yet."""
         with self._lock:
             if self._last is None or now - self._last >= self.interval:
-                self._last = now
-                return True
+                answered, self._waiting, self._last = self._waiting + 1, 0, now
+                self.coalesced += answered - 1
+                return answered
             self._waiting += 1
-            return False
+            return 0
 
     def due(self, now: float) -> int:
         """How many announcements a republish now answers (0: none due). Call it about once a second."""

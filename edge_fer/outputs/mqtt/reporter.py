@@ -199,6 +199,10 @@ class MqttReporter:
             self.publisher.publish(topic, payload, retain=True)
 
     def _on_ha_status(self, topic: str, payload: bytes) -> None:
-        if payload.strip() == b"online" and self._rediscovery.announce(time.monotonic()):
+        if payload.strip() != b"online" or not (answered := self._rediscovery.announce(time.monotonic())):
+            return
+        if answered == 1:
             log.info("MQTT: Home Assistant came online; republishing discovery")
-            self._publish_discovery()
+        else:
+            log.info("MQTT: Home Assistant came online %d more times; republishing discovery once", answered)
+        self._publish_discovery()

@@ -116,13 +116,25 @@ def test_rediscovery_answers_the_first_announcement_at_once_and_a_flood_with_one
     from edge_fer.outputs.mqtt.discovery import Rediscovery
 
     r = Rediscovery(interval=5.0)
-    assert r.announce(100.0) is True  # HA came online: republish now
-    assert [r.announce(100.0 + i / 10_000) for i in range(1, 20_000)] == [False] * 19_999
+    assert r.announce(100.0) == 1  # HA came online: republish now
+    assert [r.announce(100.0 + i / 10_000) for i in range(1, 20_000)] == [0] * 19_999
     assert r.due(104.9) == 0  # still inside the interval
     assert r.due(105.0) == 19_999 and r.coalesced == 19_998  # one republish answers them all
     assert r.due(106.0) == 0  # nothing waiting any more
-    assert r.announce(107.0) is False and r.due(110.0) == 1  # a second HA restart soon after is not missed
-    assert r.announce(115.1) is True  # quiet for an interval: at once again
+    assert r.announce(107.0) == 0 and r.due(110.0) == 1  # a second HA restart soon after is not missed
+    assert r.announce(115.1) == 1  # quiet for an interval: at once again
+
+
+def test_an_announcement_answered_at_once_also_answers_those_waiting():
+    """The expirer checks :meth:`due` about once a second: an announcement arriving first, after the interval,
+    answers the waiting ones with the same republish instead of leaving them for another interval."""
+    from edge_fer.outputs.mqtt.discovery import Rediscovery
+
+    r = Rediscovery(interval=5.0)
+    assert r.announce(100.0) == 1
+    assert [r.announce(101.0), r.announce(102.0), r.announce(103.0)] == [0, 0, 0]
+    assert r.announce(105.2) == 4 and r.coalesced == 3
+    assert r.due(106.0) == 0 and r.due(111.0) == 0  # nothing left waiting
 
 
 # Keys HA documents for an MQTT camera (the `camera` platform): the image topic, its optional base64 decoding,
