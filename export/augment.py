@@ -130,8 +130,13 @@ def train_dataset(
     std: float,
     camera=None,
     camera_share: float = 0.0,
+    targets: np.ndarray | None = None,
 ):
-    """One epoch of augmented ``(x, one_hot, weight)`` batches; the last partial batch is dropped."""
+    """One epoch of augmented ``(x, target, weight)`` batches; the last partial batch is dropped.
+
+    The target is the label's one-hot row, or the row of ``targets`` (one per image of ``split``, e.g.
+    a teacher's soft targets) when given; flips leave either unchanged, as a face's emotion.
+    """
     import tensorflow as tf
 
     order = epoch_order(len(split), seed, epoch)
@@ -139,9 +144,11 @@ def train_dataset(
     batch_size = min(batch_size, len(split))
     order = order[: steps * batch_size]
     labels = split.labels[order]
-    onehot = np.eye(classes, dtype=np.float32)[labels]
+    if targets is not None and targets.shape != (len(split), classes):
+        raise ValueError(f"targets have shape {targets.shape}, expected {(len(split), classes)}")
+    y = np.eye(classes, dtype=np.float32)[labels] if targets is None else targets[order].astype(np.float32)
     weights = sample_weights[labels].astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((split.images[order], onehot, weights))
+    ds = tf.data.Dataset.from_tensor_slices((split.images[order], y, weights))
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     first = epoch * steps
 

@@ -48,9 +48,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     deterministic: bool = True
     camera_aug: float = 0.0  # share of each batch given the camera recipe; 0: the plain recipe only
+    teacher: tuple[str, ...] = ()  # emotion models whose flip-averaged mean is distilled; (): labels only
+    teacher_weight: float = 0.7  # share of the teacher's probabilities in each target
+    teacher_temperature: float = 2.0  # > 1 flattens the teacher's probabilities (export.distill.soften)
 
     def __post_init__(self) -> None:
         get_architecture(self.arch)
+        object.__setattr__(self, "teacher", tuple(self.teacher))  # a list when read back from JSON
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
         for name, value in positive.items():
             if not value > 0:
@@ -66,6 +70,12 @@ class TrainConfig:
             raise ValueError(f"--camera-aug must be a share of each batch in [0, 1], not {self.camera_aug}")
         if self.input_size and self.input_size < 16:
             raise ValueError(f"--input-size {self.input_size} is too small (16 or more)")
+        if not 0 <= self.teacher_weight <= 1:
+            raise ValueError(f"--teacher-weight must be in [0, 1], not {self.teacher_weight}")
+        if not self.teacher_temperature > 0:
+            raise ValueError(f"--teacher-temperature must be positive, not {self.teacher_temperature}")
+        for model in self.teacher:
+            _check_teacher(model)
 
     @property
     def size(self) -> int:
@@ -75,6 +85,17 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def _check_teacher(model: str) -> None:
+    from edge_fer.bundled import ModelError, emotion_model_path
+
+    try:
+        path = emotion_model_path(model)
+    except ModelError as exc:
+        raise ValueError(f"--teacher {exc}") from None
+    if not path.is_file():
+        raise ValueError(f"--teacher {model}: no such file; give a bundled model name or an ONNX file")
 
 
 @dataclass
@@ -201,6 +222,12 @@ def train(config: TrainConfig, run_dir: Path, ckpt: Checkpoint | None, invocatio
         print(f"resuming {run_dir} after epoch {state.epoch} (best val_acc {state.best_val_acc:.4f})", flush=True)
     aug = Augmentation()
     weights = class_weights(data.train.counts(classes), config.class_weights)
+    targets = None
+    if config.teacher:
+        from export.distill import cached_teacher_probabilities, mixed_targets, soften
+
+        probs = cached_teacher_probabilities(run_dir, config.teacher, data.train, data.labels, flip=True)
+        targets = mixed_targets(data.train.labels, soften(probs, config.teacher_temperature), config.teacher_weight)
     val_ds = eval_dataset(data.val, classes, batch_size=256, out_size=config.size, mean=arch.mean, std=arch.std)
     params = {"arch": config.arch, "params": int(model.count_params()), "labels": list(data.labels)}
     print(f"{config.arch}: {params['params']:,} parameters; {data.describe()['train_counts']} train, "
@@ -218,7 +245,7 @@ def train(config: TrainConfig, run_dir: Path, ckpt: Checkpoint | None, invocatio
         train_ds = train_dataset(
             data.train, classes, weights, epoch=epoch, batch_size=config.batch_size, seed=config.seed,
             out_size=config.size, aug=aug, mean=arch.mean, std=arch.std,
-            camera=CameraAugmentation(), camera_share=config.camera_aug,
+            camera=CameraAugmentation(), camera_share=config.camera_aug, targets=targets,
         )  # fmt: skip
         fit = model.fit(
             train_ds, epochs=epoch + 1, initial_epoch=epoch, validation_data=val_ds, shuffle=False, verbose=0

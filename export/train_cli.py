@@ -48,6 +48,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "occluders, head pose); 0 keeps the plain recipe only (default 0)",
     )
     p.add_argument(
+        "--teacher",
+        action="append",
+        metavar="MODEL",
+        help="distil this emotion model (bundled name or ONNX file; repeat for an ensemble, averaged with flip) "
+        "into the network: its probabilities on the training images become part of each target",
+    )
+    p.add_argument("--teacher-weight", type=float, help="share of the teacher in each target, 0-1 (default 0.7)")
+    p.add_argument(
+        "--teacher-temperature", type=float, help="> 1 flattens the teacher's probabilities first (default 2)"
+    )
+    p.add_argument(
         "--no-determinism",
         dest="deterministic",
         action="store_const",
@@ -76,6 +87,13 @@ def resolve_config(args: argparse.Namespace, saved: dict | None):
     given = {name: getattr(args, name) for name in _config_fields() if getattr(args, name, None) is not None}
     if "data" in given:
         given["data"] = str(Path(given["data"]).resolve())
+    if "teacher" in given:  # files by absolute path, so a resumed run finds them from anywhere
+        from edge_fer.bundled import EMOTION_MODELS
+
+        def as_given(m: str) -> str:  # a bare word stays one: TrainConfig names the bundled model it resembles
+            return m if m in EMOTION_MODELS or ("/" not in m and not Path(m).suffix) else str(Path(m).resolve())
+
+        given["teacher"] = tuple(as_given(m) for m in given["teacher"])
     if saved is None:
         if "data" not in given:
             raise ValueError("--data is required to start a run (a FER2013 folder or fer2013.csv)")

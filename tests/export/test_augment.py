@@ -54,3 +54,16 @@ def test_epoch_batches_follow_seed_and_epoch(tf, faces):
     order = epoch_order(14, 5, 0)[:4]
     assert np.array_equal(first[0][1].argmax(axis=1), split.labels[order])
     assert first[0][0].shape == (4, 48, 48, 1) and first[0][2].shape == (4,)
+
+
+def test_given_targets_follow_their_images_through_the_epoch_order(tf, faces):
+    split = Split(faces, np.repeat(np.arange(7), 2))
+    targets = np.random.default_rng(1).dirichlet(np.ones(7), size=14).astype(np.float32)
+    kwargs = {"epoch": 2, "batch_size": 4, "seed": 5, "out_size": 48, "aug": Augmentation(), "mean": 0.0, "std": 1.0}
+    ds = train_dataset(split, 7, np.ones(7), targets=targets, **kwargs)
+    order = epoch_order(14, 5, 2)[:12]
+    assert np.array_equal(np.concatenate([y.numpy() for _, y, _ in ds]), targets[order])
+    plain = next(iter(train_dataset(split, 7, np.ones(7), **kwargs)))
+    assert np.array_equal(next(iter(ds))[0].numpy(), plain[0].numpy())  # the same images, other targets
+    with pytest.raises(ValueError, match=r"targets have shape \(13, 7\), expected \(14, 7\)"):
+        train_dataset(split, 7, np.ones(7), targets=targets[:13], **kwargs)

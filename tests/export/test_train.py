@@ -111,6 +111,11 @@ def _fake_run(run: Path, data: Path) -> None:
         (["--resume", "--out", "{tmp}/run", "--camera-aug", "0.5"], "--camera-aug 0.5 (run has 0.0) differ"),
         (["--resume", "--out", "{tmp}/run", "--lr", "0.01"], "--lr 0.01 (run has 0.001) differ"),
         (["--data", "{tmp}/fer", "--out", "{tmp}/run"], "already holds a run; add --resume"),
+        (["--data", "{tmp}", "--teacher", "compcat"], "--teacher 'compcat' is not a bundled model; did you mean"),
+        (["--data", "{tmp}", "--teacher", "{tmp}/t.onnx"], "--teacher {tmp}/t.onnx: no such file"),
+        (["--data", "{tmp}", "--teacher", "compact", "--teacher-weight", "1.5"], "--teacher-weight must be in [0, 1]"),
+        (["--data", "{tmp}", "--teacher-temperature", "0"], "--teacher-temperature must be positive, not 0.0"),
+        (["--resume", "--out", "{tmp}/run", "--teacher", "compact"], "--teacher ('compact',) (run has ()) differ"),
         ([], "--data is required"),
     ],
 )
@@ -135,3 +140,30 @@ def test_resume_of_a_run_saved_before_camera_aug_accepts_its_default(tmp_path):
     assert resolve_config(args, saved).camera_aug == 0.0
     args = build_parser().parse_args(["train", "--out", str(tmp_path), "--resume"])
     assert resolve_config(args, {**saved, "camera_aug": 0.5}).camera_aug == 0.5
+
+
+def test_a_teacher_read_back_from_the_checkpoint_is_the_one_typed(tmp_path):
+    """JSON gives the teacher back as a list; typing the same teacher on --resume is no change."""
+    from export.cli import build_parser
+    from export.train_cli import resolve_config
+
+    saved = {"data": str(tmp_path), "arch": "compact", "epochs": 5, "teacher": ["compact", "mini_xception"]}
+    argv = ["train", "--out", str(tmp_path), "--resume", "--teacher", "compact", "--teacher", "mini_xception"]
+    assert resolve_config(build_parser().parse_args(argv), saved).teacher == ("compact", "mini_xception")
+
+
+@pytest.mark.export
+@pytest.mark.slow
+def test_a_run_with_a_teacher_computes_its_targets_once_and_records_the_teacher(tf, tmp_path):
+    data = write_folder_set(tmp_path / "fer", per_label=4)
+    run = tmp_path / "run"
+    common = ["--epochs", "2", "--batch-size", "7", "--label-smoothing", "0"]
+    first = export_cli("train", "--data", str(data), "--out", str(run), *common, "--stop-after", "1",
+                       "--teacher", "compact", "--teacher", "mini_xception", "--teacher-weight", "0.5")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "teacher compact+mini_xception (flip): agrees with" in first.stdout and (run / "teacher.npz").is_file()
+    second = export_cli("train", "--out", str(run), "--resume")
+    assert second.returncode == 0, second.stderr
+    assert "agrees with" not in second.stdout and epoch_lines(second) == ["epoch 2/2"]  # the saved targets, read back
+    config = json.loads((run / "summary.json").read_text())["config"]
+    assert config["teacher"] == ["compact", "mini_xception"] and config["teacher_weight"] == 0.5
