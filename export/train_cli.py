@@ -88,10 +88,15 @@ def resolve_config(args: argparse.Namespace, saved: dict | None):
     if "data" in given:
         given["data"] = str(Path(given["data"]).resolve())
     if "teacher" in given:  # files by absolute path, so a resumed run finds them from anywhere
-        from edge_fer.bundled import EMOTION_MODELS
+        from edge_fer.bundled import EMOTION_MODELS, ModelError, emotion_model_path
 
-        def as_given(m: str) -> str:  # a bare word stays one: TrainConfig names the bundled model it resembles
-            return m if m in EMOTION_MODELS or ("/" not in m and not Path(m).suffix) else str(Path(m).resolve())
+        def as_given(m: str) -> str:
+            if m in EMOTION_MODELS:
+                return m
+            try:
+                return str(emotion_model_path(m).resolve())
+            except ModelError:  # a misspelt name: TrainConfig refuses it, naming the model it resembles
+                return m
 
         given["teacher"] = tuple(as_given(m) for m in given["teacher"])
     if saved is None:

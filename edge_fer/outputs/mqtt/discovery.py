@@ -137,11 +137,9 @@ class Rediscovery:
         """How many announcements a republish now answers, this one included (0: wait for :meth:`due`).
         One answered at once also answers those still waiting: the expirer may not have ticked yet."""
         with self._lock:
-            if self._last is None or now - self._last >= self.interval:
-                answered, self._waiting, self._last = self._waiting + 1, 0, now
-                self.coalesced += answered - 1
-                return answered
             self._waiting += 1
+            if self._last is None or now - self._last >= self.interval:
+                return self._answer(now)
             return 0
 
     def due(self, now: float) -> int:
@@ -149,6 +147,10 @@ class Rediscovery:
         with self._lock:
             if not self._waiting or self._last is None or now - self._last < self.interval:
                 return 0
-            answered, self._waiting, self._last = self._waiting, 0, now
-            self.coalesced += answered - 1
-            return answered
+            return self._answer(now)
+
+    def _answer(self, now: float) -> int:
+        """One republish now for every announcement waiting; called with the lock held."""
+        answered, self._waiting, self._last = self._waiting, 0, now
+        self.coalesced += answered - 1
+        return answered
